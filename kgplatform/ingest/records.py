@@ -1,0 +1,55 @@
+"""Validated rows ready to load: what every ingest format is parsed into."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_ID = 256
+MAX_NAME = 2_000
+MAX_DESCRIPTION = 50_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class EntityRow:
+    id: str
+    label: str
+    type: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TripleRow:
+    head: str
+    rel_type: str
+    tail: str
+    split: str | None  # 'train' | 'valid' | 'test' for benchmark splits, None for catalog facts
+
+
+@dataclass
+class ParsedGraph:
+    entities: list[EntityRow] = field(default_factory=list)
+    triples: list[TripleRow] = field(default_factory=list)
+    relation_text: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({e.label for e in self.entities})
+
+    @property
+    def rel_types(self) -> list[str]:
+        return sorted({t.rel_type for t in self.triples})
+
+
+def check_text(value: str, what: str, limit: int, *, required: bool) -> str | None:
+    """None when fine, else the problem with this field."""
+    if required and not value.strip():
+        return f"empty {what}"
+    if len(value) > limit:
+        return f"{what} is {len(value):,} characters (limit {limit:,})"
+    if _CONTROL.search(value):
+        return f"{what} contains control characters"
+    return None

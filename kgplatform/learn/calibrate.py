@@ -1,0 +1,138 @@
+"""Raw scores -> probabilities that a proposed edge is true, fitted on validation candidates."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from torch import Tensor
+
+from kgplatform.learn.index import KnownTails, relation_ranges
+from kgplatform.learn.model import LinkPredictor
+from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
+
+
+@torch.no_grad()
+def validation_candidates(
+    model: LinkPredictor,
+    z: Tensor,
+    snapshot: Snapshot,
+    k: int = 10,
+    split: int = SPLIT_VALID,
+    type_constrained: bool = True,
+    chunk_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) of the top-k candidate tails of every distinct (head, rel) in ``split``.
+
+    Mimics write time with only train edges known: candidates are type-valid tails (train ranges) that are not
+    train edges of (head, rel), not the head, and not already predicted (snapshot.excluded). Label 1 if the
+    triple is a known edge outside train (valid or test), else 0. z should come from train edges only.
+    """
+    R = snapshot.num_relations
+    rows = snapshot.triples()
+    is_train = snapshot.edge_split == SPLIT_TRAIN
+    blocked = KnownTails(torch.cat([rows[is_train], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes, R)
+    held_out = KnownTails(rows[~is_train], snapshot.num_nodes, R)
+    allowed = relation_ranges(snapshot) if type_constrained else None
+    queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
+    scores, labels = [], []
+    for chunk in queries.split(chunk_size):
+        h, r = chunk.unbind(1)
+        s = model.score_tails(z, h, r)
+        invalid = blocked.mask(h, r)
+        invalid[torch.arange(len(h)), h] = True
+        if allowed is not None:
+            invalid |= ~allowed[r]
+        top_s, top_t = s.masked_fill(invalid, float("-inf")).topk(min(k, s.size(1)), dim=1)
+        keep = torch.isfinite(top_s)
+        hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
+        scores.append(top_s[keep])
+        labels.append(held_out.contains(hh, rr, top_t[keep]))
+    if not scores:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    return torch.cat(scores).double().numpy(), torch.cat(labels).long().numpy()
+
+
+class Calibrator:
+    """Monotone map from raw score to probability: isotonic regression (default) or Platt scaling.
+
+    Predictions come from the stored parameters only (thresholds or slope/intercept), so a calibrator restored
+    with ``from_dict`` predicts exactly what the fitted one did.
+    """
+
+    def __init__(self, method: Literal["isotonic", "platt"] = "isotonic"):
+        if method not in ("isotonic", "platt"):
+            raise ValueError(f"Calibrator: method must be 'isotonic' or 'platt', got {method!r}")
+        self.method = method
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.coef = self.intercept = 0.0
+
+    def fit(self, scores, labels) -> "Calibrator":
+        s, y = np.asarray(scores, dtype=float).ravel(), np.asarray(labels, dtype=float).ravel()
+        if len(s) == 0:
+            raise ValueError("Calibrator.fit: no validation candidates to fit on")
+        if self.method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y)
+            self.x, self.y = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+        elif len(np.unique(y)) < 2:  # Platt needs both classes: fall back to the constant base rate
+            self.coef, self.intercept = 0.0, float(np.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6)))
+        else:
+            lr = LogisticRegression(C=1e4).fit(s.reshape(-1, 1), y)
+            self.coef, self.intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        return self
+
+    def predict(self, scores) -> np.ndarray:
+        s = np.asarray(scores, dtype=float).ravel()
+        if self.method == "isotonic":
+            return np.interp(s, self.x, self.y)  # linear between thresholds, clipped outside (as sklearn)
+        return 1.0 / (1.0 + np.exp(-(self.coef * s + self.intercept)))
+
+    def to_dict(self) -> dict:
+        if self.method == "isotonic":
+            return {"method": "isotonic", "x": self.x, "y": self.y}
+        return {"method": "platt", "coef": self.coef, "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibrator":
+        c = cls(d["method"])
+        if c.method == "isotonic":
+            c.x, c.y = [float(v) for v in d["x"]], [float(v) for v in d["y"]]
+        else:
+            c.coef, c.intercept = float(d["coef"]), float(d["intercept"])
+        return c
+
+
+def threshold_for_precision(probabilities, labels, target_precision: float = 0.9) -> float | None:
+    """Lowest probability t such that the candidates with p >= t have precision >= target (None if none does).
+
+    Precision is not monotone in t, so this is the largest selected set meeting the target on this data.
+    """
+    p, y = np.asarray(probabilities, dtype=float).ravel(), np.asarray(labels, dtype=float).ravel()
+    if len(p) == 0:
+        return None
+    order = np.argsort(-p, kind="stable")
+    p, y = p[order], y[order]
+    precision = np.cumsum(y) / np.arange(1, len(y) + 1)
+    last_of_value = np.r_[p[1:] != p[:-1], True]  # p >= t selects through the last tie of t
+    ok = last_of_value & (precision >= target_precision)
+    if not ok.any():
+        return None
+    return float(p[np.nonzero(ok)[0][-1]])
+
+
+def expected_calibration_error(probabilities, labels, bins: int = 10) -> float:
+    """Share-weighted mean |observed rate - mean probability| over equal-width probability bins."""
+    p, y = np.asarray(probabilities, dtype=float).ravel(), np.asarray(labels, dtype=float).ravel()
+    if len(p) == 0:
+        return 0.0
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(y[m].mean() - p[m].mean())
+    return float(ece)

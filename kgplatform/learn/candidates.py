@@ -1,0 +1,62 @@
+"""Top-k missing tails per head: the candidate links that scoring and write-back consider."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from kgplatform.learn.index import KnownTails, relation_ranges
+from kgplatform.learn.model import LinkPredictor
+from kgplatform.snapshot import Snapshot
+
+
+@torch.no_grad()
+def top_candidates(
+    model: LinkPredictor,
+    z: Tensor,
+    snapshot: Snapshot,
+    rel: int,
+    heads: Tensor,
+    k: int,
+    exclude: Tensor | None = None,
+    chunk_size: int = 1024,
+    type_constrained: bool = True,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For every head, the k best-scoring tails of relation ``rel`` (0 <= rel < R) that are not yet edges.
+
+    Candidates are entities of the relation's range type (types seen as its tails among all snapshot edges),
+    never the head itself, never an existing (head, rel, tail) edge of any split, never a row of
+    ``snapshot.excluded`` (already predicted), and never a row of the optional extra ``exclude`` [n, 3].
+    Heads are scored ``chunk_size`` at a time, so memory is O(chunk_size * N).
+    Returns flat (heads, tails, scores), grouped by head in input order, best first; a head with fewer than k
+    valid candidates contributes fewer rows.
+    """
+    R = snapshot.num_relations
+    if not 0 <= rel < R:
+        raise ValueError(f"top_candidates: relation id {rel} is outside 0..{R - 1} ({R} relations in snapshot)")
+    blocked_rows = [snapshot.triples(), snapshot.excluded.view(-1, 3).long()]
+    if exclude is not None:
+        blocked_rows.append(torch.as_tensor(exclude, dtype=torch.long).view(-1, 3))
+    rows = torch.cat(blocked_rows)
+    blocked = KnownTails(rows[rows[:, 1] == rel], snapshot.num_nodes, R)
+    allowed = relation_ranges(snapshot, splits=None)[rel] if type_constrained else None
+
+    heads = torch.as_tensor(heads, dtype=torch.long).flatten()
+    out_h, out_t, out_s = [], [], []
+    for chunk in heads.split(chunk_size):
+        rels = torch.full_like(chunk, rel)
+        scores = model.score_tails(z, chunk, rels)
+        invalid = blocked.mask(chunk, rels)
+        invalid[torch.arange(len(chunk)), chunk] = True
+        if allowed is not None:
+            invalid |= ~allowed
+        scores = scores.masked_fill(invalid, float("-inf"))
+        top_s, top_t = scores.topk(min(k, scores.size(1)), dim=1)
+        keep = torch.isfinite(top_s)
+        out_h.append(chunk.unsqueeze(1).expand_as(top_t)[keep])
+        out_t.append(top_t[keep])
+        out_s.append(top_s[keep])
+    if not out_h:
+        empty = torch.empty(0, dtype=torch.long)
+        return empty, empty, torch.empty(0)
+    return torch.cat(out_h), torch.cat(out_t), torch.cat(out_s)

@@ -1,0 +1,97 @@
+"""Filtered ranking metrics (MRR, Hits@k), both directions, realistic ranks for ties.
+
+PyG's ``KGEModel.test`` ranks unfiltered, one triple at a time, and ``torch_geometric.metrics.LinkPredMRR``
+takes top-k lists without tie handling or filtering, so ranks are computed here directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
+from kgplatform.learn.model import LinkPredictor
+from kgplatform.snapshot import Snapshot
+
+HITS_AT = (1, 3, 10)
+
+
+@torch.no_grad()
+def ranks(
+    model: LinkPredictor,
+    z: Tensor,
+    queries: Tensor,
+    known: KnownTails | None,
+    allowed: Tensor | None,
+    batch_size: int = 512,
+) -> Tensor:
+    """Realistic rank [Q] of each query's true tail among the candidates (rows (h, r, t), r in [0, 2R)).
+
+    known: filter every other known true tail of (h, r) (None = unfiltered). allowed: bool [2R, N] type ranges
+    (None = all entities). The true tail is always a candidate, even if its type was not seen in train.
+    Tied scores count half (mean of optimistic and pessimistic rank), so a constant model gets rank ~N/2.
+    """
+    out = []
+    for chunk in queries.split(batch_size):
+        h, r, t = chunk.unbind(1)
+        scores = model.score_tails(z, h, r)
+        true = scores.gather(1, t.unsqueeze(1))
+        cand = torch.ones_like(scores, dtype=torch.bool) if allowed is None else allowed[r].clone()
+        if known is not None:
+            cand &= ~known.mask(h, r)
+        cand[torch.arange(len(t)), t] = False  # the true tail itself is counted separately below
+        greater = ((scores > true) & cand).sum(1)
+        equal = ((scores == true) & cand).sum(1)
+        out.append(1.0 + greater.double() + equal.double() / 2)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.double)
+
+
+def summarize(r: Tensor) -> dict:
+    if len(r) == 0:
+        return {"mrr": 0.0, "hits@1": 0.0, "hits@3": 0.0, "hits@10": 0.0, "count": 0}
+    res = {"mrr": float((1.0 / r).mean())}
+    res.update({f"hits@{k}": float((r <= k).double().mean()) for k in HITS_AT})
+    res["count"] = len(r)
+    return res
+
+
+@torch.no_grad()
+def rank_metrics(
+    model: LinkPredictor,
+    snapshot: Snapshot,
+    split: int,
+    message_edges: tuple[Tensor, Tensor] | None = None,
+    type_constrained: bool = True,
+    batch_size: int = 512,
+    filtered: bool = True,
+    z: Tensor | None = None,
+    known: KnownTails | None = None,
+    allowed: Tensor | None = None,
+) -> dict:
+    """Filtered ranking metrics of the triples of one split, tail and head prediction averaged.
+
+    message_edges: (edge_index, edge_type) to encode with; default the train split. ``count`` is the number of
+    ranked queries (2 per triple). ``z``/``known``/``allowed`` may be passed in to reuse them across calls.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if z is None:
+            z = model.encode(*(message_edges if message_edges is not None else train_edges(snapshot)))
+        if filtered and known is None:
+            known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
+        if type_constrained and allowed is None:
+            allowed = relation_ranges(snapshot)
+        triples = snapshot.triples(split)
+        queries = both_directions(triples, snapshot.num_relations)
+        rk = ranks(model, z, queries, known if filtered else None, allowed if type_constrained else None, batch_size)
+    finally:
+        model.train(was_training)
+    result = summarize(rk)
+    rel_of_query = queries[:, 1] % snapshot.num_relations
+    result["per_relation"] = {
+        name: summarize(rk[rel_of_query == i])
+        for i, name in enumerate(snapshot.rel_names)
+        if bool((rel_of_query == i).any())
+    }
+    return result

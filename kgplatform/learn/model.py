@@ -1,0 +1,143 @@
+"""Text + relation-aware GNN link predictor: input features -> GNN encoder -> reciprocal KGE decoder."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import RGCNConv
+from torch_geometric.utils import scatter
+
+from kgplatform.learn.config import TrainConfig
+
+
+def add_inverse_edges(edge_index: Tensor, edge_type: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
+    """Append the reverse of every edge with relation r + R, so information flows both ways."""
+    return (
+        torch.cat([edge_index, edge_index.flip(0)], dim=1),
+        torch.cat([edge_type, edge_type + num_relations]),
+    )
+
+
+class CompGCNLayer(nn.Module):
+    """CompGCN-style layer (Vashishth et al. 2020) with multiplicative composition and mean aggregation.
+
+    Linear maps commute with sums, so messages are aggregated per direction first and projected once per node
+    (W_out for original edges, W_in for inverse edges): the matmul runs on N rows instead of E rows.
+    """
+
+    def __init__(self, dim: int, num_relations: int):
+        super().__init__()
+        self.num_relations = num_relations  # R original relations; edge types are in [0, 2R)
+        self.rel = nn.Parameter(torch.empty(2 * num_relations, dim))
+        self.loop = nn.Parameter(torch.ones(1, dim))
+        self.w_out = nn.Linear(dim, dim, bias=False)
+        self.w_in = nn.Linear(dim, dim, bias=False)
+        self.w_self = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.rel)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        n = x.size(0)
+        src, dst = edge_index
+        msg = x[src] * self.rel[edge_type]
+        inverse = (edge_type >= self.num_relations).long()
+        agg = scatter(msg, dst + n * inverse, dim=0, dim_size=2 * n, reduce="sum")
+        deg = torch.bincount(dst, minlength=n).clamp(min=1).unsqueeze(1).to(x.dtype)
+        out = (self.w_out(agg[:n]) + self.w_in(agg[n:])) / deg + self.w_self(x * self.loop)
+        return out
+
+
+class LinkPredictor(nn.Module):
+    """Scores (head, relation, tail) for 2R relations: r < R as stored, r + R its reverse (head prediction).
+
+    Input: Linear(text_x) and/or a learned embedding per node. Encoder: CompGCN-style layers, PyG RGCNConv or
+    none, always with a residual so nodes without edges keep their input features.
+    """
+
+    def __init__(self, num_nodes: int, num_relations: int, cfg: TrainConfig, text_x: Tensor | None = None):
+        super().__init__()
+        self.num_nodes, self.num_relations, self.cfg = num_nodes, num_relations, cfg
+        d = cfg.dim
+        use_text = cfg.use_text and text_x is not None
+        if not (use_text or cfg.learned_embeddings):
+            raise ValueError("LinkPredictor: no input features (use_text is on but text_x is None)")
+        # Frozen text features travel with the model (a buffer, saved in state_dict) so scoring needs no re-embed.
+        self.register_buffer("text_x", text_x.float() if use_text else None)
+        self.text_proj = nn.Linear(text_x.size(1), d) if use_text else None
+        self.node_emb = nn.Embedding(num_nodes, d) if cfg.learned_embeddings else None
+        if self.node_emb is not None:
+            nn.init.normal_(self.node_emb.weight, std=1.0 / math.sqrt(d))
+        layers = cfg.num_layers if cfg.encoder != "none" else 0
+        if cfg.encoder == "rgcn":
+            self.convs = nn.ModuleList(
+                RGCNConv(d, d, 2 * num_relations, num_bases=min(cfg.num_bases, 2 * num_relations))
+                for _ in range(layers)
+            )
+        else:
+            self.convs = nn.ModuleList(CompGCNLayer(d, num_relations) for _ in range(layers))
+        self.dropout = nn.Dropout(cfg.dropout)
+        rel_dim = d // 2 if cfg.decoder == "rotate" else d  # RotatE: one phase per complex coordinate
+        self.rel_emb = nn.Parameter(torch.empty(2 * num_relations, rel_dim))
+        if cfg.decoder == "rotate":
+            nn.init.uniform_(self.rel_emb, -math.pi, math.pi)
+            self.margin = nn.Parameter(torch.tensor(6.0))
+        else:
+            nn.init.normal_(self.rel_emb, mean=1.0 if cfg.decoder == "distmult" else 0.0, std=0.1)
+            if cfg.decoder == "complex":  # start near the identity rotation: real part 1, imaginary part ~0
+                with torch.no_grad():
+                    self.rel_emb[:, : d // 2] += 1.0
+
+    def node_input(self) -> Tensor:
+        x = 0
+        if self.text_proj is not None:
+            x = x + self.text_proj(self.text_x)
+        if self.node_emb is not None:
+            x = x + self.node_emb.weight
+        return x
+
+    def encode(self, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        """Node states [N, d] from message passing over the given edges (relation ids < R); inverses are added."""
+        x = self.dropout(self.node_input())
+        if len(self.convs):
+            ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
+            for conv in self.convs:
+                x = x + self.dropout(torch.tanh(conv(x, ei, et)))  # residual: isolated nodes keep their input
+        return x
+
+    # The torch_geometric.nn.kge classes (DistMult, ComplEx, RotatE) only score rows of their own node_emb
+    # tables, one triple at a time; we need scores for GNN outputs against all entities, so the three score
+    # functions are written here as a query vector per (head, rel) compared with every tail.
+    def _query(self, zh: Tensor, rels: Tensor) -> Tensor:
+        r = self.rel_emb[rels]
+        if self.cfg.decoder == "distmult":
+            return zh * r
+        hr, hi = zh.chunk(2, dim=-1)
+        if self.cfg.decoder == "complex":
+            rr, ri = r.chunk(2, dim=-1)
+        else:
+            rr, ri = torch.cos(r), torch.sin(r)
+        return torch.cat([hr * rr - hi * ri, hr * ri + hi * rr], dim=-1)  # complex product h * r
+
+    def _compare(self, q: Tensor, zt: Tensor, pairwise: bool) -> Tensor:
+        if self.cfg.decoder == "rotate":  # margin - ||h o r - t||
+            dist = (q - zt).norm(dim=-1) if pairwise else torch.cdist(q, zt)
+            return self.margin - dist
+        return (q * zt).sum(-1) if pairwise else q @ zt.t()  # Re<h * r, conj(t)> for complex
+
+    def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
+        """Scores [B, N] of every entity as tail of (heads[b], rels[b]); or [B, K] for given candidate tails [B, K]."""
+        q = self._query(z[heads], rels)
+        if tails is None:
+            return self._compare(q, z, pairwise=False)
+        return self._compare(q.unsqueeze(1), z[tails], pairwise=True)
+
+    def score_triples(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        """Scores [B] of triples (h, r, t) with r in [0, 2R)."""
+        return self._compare(self._query(z[h], r), z[t], pairwise=True)
+
+
+def inverse_query(h: Tensor, r: Tensor, t: Tensor, num_relations: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(h, r, t) -> (t, r + R, h): head prediction as tail prediction with the reciprocal relation."""
+    return t, r + num_relations, h
+

@@ -1,0 +1,184 @@
+"""The stage chain: export -> featurize -> train -> calibrate -> score -> write-back.
+
+Each stage function takes typed inputs and returns typed outputs; the store is touched only by export and
+write-back, the disk only through the run directory. Workers call the same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .export import export_snapshot
+from .features import encode_texts
+from .learn.config import TrainConfig
+from .progress import ProgressFn
+from .runs import new_run_id, record_run, run_dir, write_json
+from .settings import Settings
+from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_VALID, Snapshot
+from .store import GraphStore
+from .writeback import write_predictions
+
+
+class PipelineConfig(BaseModel):
+    """Everything one run depends on; saved as config.json in the run directory and on the KgpRun node."""
+
+    labels: list[str] = Field(default_factory=list, description="labels to export (empty = all)")
+    rel_types: list[str] = Field(default_factory=list, description="relationship types to learn from (empty = all)")
+    target_rel_types: list[str] = Field(default_factory=list, description="types to predict (empty = all learned)")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    top_k: int = Field(10, ge=1, description="candidates per head and relation")
+    target_precision: float = Field(0.9, gt=0.0, le=1.0, description="precision on validation of written edges")
+    max_edges: int = Field(10000, ge=0, description="cap on edges written by one run")
+    calibration: Literal["isotonic", "platt"] = "isotonic"
+    valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
+    test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    model_name: str
+    metrics: dict
+    counts: dict
+    timings_s: dict = field(default_factory=dict)
+    predictions: list[dict] = field(default_factory=list)
+
+
+def model_name(cfg: TrainConfig) -> str:
+    inputs = "+".join(x for x, on in (("text", cfg.use_text), ("emb", cfg.learned_embeddings)) if on)
+    return f"kgp-{inputs}-{cfg.encoder}{cfg.num_layers}-{cfg.decoder}@{__version__}"
+
+
+# ---- stages ---------------------------------------------------------------------------------------------------
+
+def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
+    """Graphs without declared splits get a seeded per-relation valid/test split of their asserted edges."""
+    from .learn.splits import assign_splits
+
+    if bool((snapshot.edge_split == SPLIT_NONE).any()) or not bool((snapshot.edge_split == SPLIT_VALID).any()):
+        return assign_splits(snapshot, cfg.valid_ratio, cfg.test_ratio, cfg.train.seed)
+    return snapshot
+
+
+def featurize(snapshot: Snapshot, settings: Settings, cfg: TrainConfig, progress: ProgressFn | None = None,
+              stats: dict | None = None) -> torch.Tensor | None:
+    if not cfg.use_text:
+        return None
+    return encode_texts(snapshot.node_text, settings.embed_model, settings.cache_dir,
+                        batch_size=settings.embed_batch_size, progress=progress, stats=stats)
+
+
+def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: TrainConfig,
+                       progress: ProgressFn | None = None):
+    """Train on the train split, early-stop on valid; returns (train result, test metrics)."""
+    from .learn.evaluate import rank_metrics
+    from .learn.train import train_link_predictor
+
+    result = train_link_predictor(snapshot, text_x, cfg, progress=progress)
+    has_test = bool((snapshot.edge_split == SPLIT_TEST).any())
+    test = rank_metrics(result.model, snapshot, SPLIT_TEST, type_constrained=cfg.type_constrained,
+                        batch_size=cfg.eval_batch_size) if has_test else {}
+    return result, test
+
+
+def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
+    """Fit probabilities on validation candidates and pick the threshold that reaches the target precision."""
+    from .learn.calibrate import (Calibrator, expected_calibration_error, threshold_for_precision,
+                                  validation_candidates)
+
+    scores, labels = validation_candidates(model, snapshot, k=cfg.top_k)
+    calibrator = Calibrator(method=cfg.calibration).fit(scores, labels)
+    probs = calibrator.predict(scores)
+    threshold = threshold_for_precision(probs, labels, cfg.target_precision)
+    report = {"validation_candidates": int(len(labels)), "validation_positives": int(labels.sum()),
+              "ece_valid": float(expected_calibration_error(probs, labels)),
+              "threshold": threshold, "target_precision": cfg.target_precision}
+    return calibrator, threshold, report
+
+
+def score_candidates(model, snapshot: Snapshot, calibrator, threshold: float | None, cfg: PipelineConfig,
+                     progress: ProgressFn | None = None) -> list[dict]:
+    """Top-k type-valid candidates per head, calibrated; keep those at or above the threshold, capped."""
+    from .learn.candidates import top_candidates
+
+    if threshold is None:
+        return []
+    targets = cfg.target_rel_types or snapshot.rel_names
+    selected = []
+    for i, rel_type in enumerate(targets):
+        rel = snapshot.rel_names.index(rel_type)
+        heads, tails, scores = top_candidates(model, snapshot, rel, k=cfg.top_k)
+        probs = calibrator.predict(scores.numpy())
+        keep = probs >= threshold
+        for h, t, s, p in zip(heads[keep].tolist(), tails[keep].tolist(), scores[keep].tolist(), probs[keep].tolist()):
+            selected.append({"head": snapshot.node_ids[h], "rel_type": rel_type, "tail": snapshot.node_ids[t],
+                             "score": s, "probability": p})
+        if progress:
+            progress("score", i + 1, len(targets))
+    selected.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))
+    return selected[:cfg.max_edges]
+
+
+def explain_briefly(pred: dict, snapshot: Snapshot) -> str:
+    return f"top-{pred.get('rank', '?')} {pred['rel_type']} candidate; calibrated p={pred['probability']:.2f}"
+
+
+# ---- the chain -----------------------------------------------------------------------------------------------
+
+def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, run_id: str | None = None,
+                 progress: ProgressFn | None = None) -> RunResult:
+    run_id = run_id or new_run_id()
+    out = run_dir(settings.runs_dir, run_id)
+    name = model_name(cfg.train)
+    write_json(out / "config.json", {"run_id": run_id, "graph": store.graph_name, "backend": store.backend,
+                                     "model": name, **cfg.model_dump()})
+    timings, clock = {}, time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    snapshot = export_snapshot(store, labels=cfg.labels, rel_types=cfg.rel_types, page_size=settings.page_size,
+                               progress=progress)
+    snapshot = prepare_splits(snapshot, cfg)
+    snapshot.save(out / "snapshot.pt")
+    lap("export")
+    record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics={}, counts={}, status="running",
+               snapshot_hash=snapshot.content_hash(), method="text+gnn")
+    feature_stats: dict = {}
+    text_x = featurize(snapshot, settings, cfg.train, progress, feature_stats)
+    lap("featurize")
+    result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
+    torch.save(result.model.state_dict(), out / "model.pt")
+    lap("train")
+    calibrator, threshold, calibration = calibrate(result.model, snapshot, cfg)
+    write_json(out / "calibration.json", {**calibration, "calibrator": calibrator.to_dict()})
+    lap("calibrate")
+    predictions = score_candidates(result.model, snapshot, calibrator, threshold, cfg, progress)
+    for p in predictions:
+        p["evidence"] = explain_briefly(p, snapshot)
+    (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
+    lap("score")
+    written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
+                                batch_size=settings.write_batch_size, progress=progress)
+    lap("writeback")
+    metrics = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
+               "stopped_reason": result.stopped_reason, "calibration": calibration, "features": feature_stats,
+               "timings_s": timings}
+    counts = {"predicted": len(predictions), "written_per_type": written, "nodes": snapshot.num_nodes,
+              "edges": int(snapshot.edge_index.shape[1])}
+    write_json(out / "metrics.json", {**metrics, "history": result.history})
+    record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics=metrics, counts=counts,
+               status="completed", snapshot_hash=snapshot.content_hash(), method="text+gnn")
+    return RunResult(run_id, out, name, metrics, counts, timings, predictions)

@@ -1,0 +1,72 @@
+"""FalkorDB backend, over its native Redis protocol with the `falkordb` client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from falkordb import FalkorDB
+from falkordb.edge import Edge
+from falkordb.node import Node
+from falkordb.path import Path as FPath
+
+from .. import cypher_files
+from ..errors import StoreError
+
+TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
+
+
+class FalkorStore:
+    backend = "falkordb"
+
+    def __init__(self, host: str, port: int, graph_name: str):
+        self.graph_name = graph_name
+        self._db = FalkorDB(host=host, port=port)
+        self._graph = self._db.select_graph(graph_name)
+
+    def query(self, text: str, params: dict | None = None, *, read_only: bool = False) -> list[dict]:
+        try:
+            run = self._graph.ro_query if read_only else self._graph.query
+            result = run(text, params or {})
+        except TRANSIENT as exc:
+            raise StoreError(f"FalkorDB unreachable: {exc}") from exc
+        except redis.exceptions.ResponseError as exc:
+            if read_only and "empty key" in str(exc):
+                self._graph.query("RETURN 1")  # a read of a graph never written: create it empty, then read
+                return self.query(text, params, read_only=read_only)
+            raise StoreError(f"FalkorDB refused the statement: {exc}\n--- statement ---\n{text[:2000]}") from exc
+        columns = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
+        columns = [c.decode() if isinstance(c, bytes) else c for c in columns]
+        return [{c: plain(v) for c, v in zip(columns, row)} for row in result.result_set]
+
+    def apply_schema(self) -> None:
+        for statement in cypher_files.schema_statements(self.backend):
+            try:
+                self._graph.query(statement)
+            except redis.exceptions.ResponseError as exc:
+                if "already indexed" not in str(exc):
+                    raise StoreError(f"schema statement failed: {statement}: {exc}") from exc
+
+    def delete_graph(self) -> None:
+        try:
+            self._graph.delete()
+        except redis.exceptions.ResponseError:
+            pass  # no such graph
+
+    def close(self) -> None:
+        self._db.connection.close()
+
+
+def plain(value: Any) -> Any:
+    """Client objects -> JSON-friendly values, shaped like the Neo4j driver's record.data()."""
+    if isinstance(value, Node):
+        return {"labels": list(value.labels or []), **dict(value.properties)}
+    if isinstance(value, Edge):
+        return {"type": value.relation, **dict(value.properties)}
+    if isinstance(value, FPath):
+        return [plain(n) for n in value.nodes()]
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,37 @@
+"""The only stage that writes predictions: typed relationships with score, probability and provenance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from .ingest import declared_schema
+from .names import check_rel_type
+from .store import GraphStore, write_rows
+
+Progress = Callable[[str, int, int], None]
+
+
+def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str, model: str, method: str,
+                      batch_size: int = 2000, progress: Progress | None = None) -> dict[str, int]:
+    """predictions: [{head, rel_type, tail, score, probability, evidence}] (domain ids).
+
+    MERGE on (head, type, tail, run_id): writing the same run twice gives the same graph.
+    """
+    _, declared_types = declared_schema(store)
+    by_type = defaultdict(list)
+    for p in predictions:
+        by_type[check_rel_type(p["rel_type"], declared_types)].append({
+            "head": p["head"], "tail": p["tail"], "score": float(p["score"]),
+            "probability": float(p["probability"]), "run_id": run_id, "model": model, "method": method,
+            "evidence": str(p.get("evidence", ""))[:500]})
+    written, done = {}, 0
+    for rel_type, rows in sorted(by_type.items()):
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("write-back", done, len(predictions))
+        written[rel_type] = write_rows(store, "writeback/merge_predicted", rows, batch_size=batch_size,
+                                       rel_type=rel_type, on_batch=advance)
+    return written

@@ -1,0 +1,264 @@
+"""Learning stage on real data (amazon-giftcards-2018, CoDEx-S) and on hand-made tiny graphs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgplatform.learn.calibrate import (
+    Calibrator,
+    expected_calibration_error,
+    threshold_for_precision,
+    validation_candidates,
+)
+from kgplatform.learn.candidates import top_candidates
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.evaluate import rank_metrics, ranks
+from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
+from kgplatform.learn.model import LinkPredictor
+from kgplatform.learn.splits import assign_splits, needs_splits
+from kgplatform.learn import train as train_mod
+from kgplatform.learn.train import train_link_predictor
+from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def load_tsv_snapshot(name: str) -> Snapshot:
+    """Benchmark folder (entities.tsv + triples_{train,valid,test}.tsv) -> Snapshot with the official splits."""
+    folder = DATASETS / name
+    if not folder.is_dir():
+        pytest.skip(f"benchmark data not found at {folder}")
+    ids, text, types, type_ids = [], [], [], {}
+    for line in (folder / "entities.tsv").read_text(encoding="utf-8").splitlines():
+        cols = (line.split("\t") + ["", "", ""])[:4]
+        ids.append(cols[0])
+        text.append(" ".join(c for c in cols[1:3] if c))
+        types.append(type_ids.setdefault(cols[3], len(type_ids)))
+    index, rel_ids, rows, splits = {k: i for i, k in enumerate(ids)}, {}, [], []
+    for code, split in enumerate(["train", "valid", "test"]):
+        for line in (folder / f"triples_{split}.tsv").read_text(encoding="utf-8").splitlines():
+            h, r, t = line.split("\t")
+            rows.append((index[h], rel_ids.setdefault(r, len(rel_ids)), index[t]))
+            splits.append(code)
+    rows_t = torch.tensor(rows)
+    return Snapshot(ids, list(type_ids), torch.tensor(types), text, list(rel_ids), rows_t[:, [0, 2]].t().contiguous(),
+                    rows_t[:, 1].contiguous(), torch.tensor(splits))
+
+
+def tiny_snapshot() -> Snapshot:
+    """People (0-3) and cities (4-6); LIVES_IN person->city, KNOWS person->person."""
+    rows = torch.tensor([[0, 0, 4], [1, 0, 4], [2, 0, 5], [3, 0, 6], [0, 1, 1], [1, 1, 2], [2, 1, 3], [3, 1, 0],
+                         [0, 0, 5], [1, 1, 3]])
+    split = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 2])
+    return Snapshot([f"n{i}" for i in range(7)], ["Person", "City"], torch.tensor([0, 0, 0, 0, 1, 1, 1]),
+                    [""] * 7, ["LIVES_IN", "KNOWS"], rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
+
+
+class FixedScores(torch.nn.Module):
+    """Stub model: score of tail j for any query is scores[j] (or random when None)."""
+
+    def __init__(self, scores: torch.Tensor | None, num_nodes: int, seed: int = 0):
+        super().__init__()
+        self.scores, self.n, self.gen = scores, num_nodes, torch.Generator().manual_seed(seed)
+
+    def score_tails(self, z, heads, rels):
+        if self.scores is None:
+            return torch.rand(len(heads), self.n, generator=self.gen)
+        return self.scores.expand(len(heads), -1).clone()
+
+
+FAST = dict(dim=64, epochs=12, eval_every=3, patience=3, time_budget_s=25, batch_size=2048, lr=0.01)
+
+
+@pytest.fixture(scope="module")
+def giftcards() -> Snapshot:
+    return load_tsv_snapshot("amazon-giftcards-2018")
+
+
+@pytest.fixture(scope="module")
+def trained(giftcards):
+    torch.set_num_threads(2)
+    return train_link_predictor(giftcards, None, TrainConfig(use_text=False, **FAST))
+
+
+def test_training_lowers_loss_and_beats_random_ranking(giftcards, trained):
+    losses = [h["loss"] for h in trained.history]
+    assert losses[-1] < 0.9 * losses[0]
+    assert trained.best_valid_mrr is not None and trained.best_epoch >= 1
+    assert trained.stopped_reason in ("epochs", "patience", "time_budget")
+
+    allowed = relation_ranges(giftcards)
+    known = KnownTails(giftcards.triples(), giftcards.num_nodes, giftcards.num_relations)
+    queries = both_directions(giftcards.triples(SPLIT_VALID), giftcards.num_relations)
+    random_mrr = float((1 / ranks(FixedScores(None, giftcards.num_nodes), None, queries, known, allowed)).mean())
+    valid = rank_metrics(trained.model, giftcards, SPLIT_VALID)
+    assert valid["mrr"] == pytest.approx(trained.best_valid_mrr)  # best state was restored
+    assert valid["mrr"] > 3 * random_mrr and valid["mrr"] > random_mrr + 0.1
+    assert valid["count"] == 2 * int((giftcards.edge_split == SPLIT_VALID).sum())
+    assert set(valid["per_relation"]) <= set(giftcards.rel_names)
+    assert 0 <= valid["hits@1"] <= valid["hits@3"] <= valid["hits@10"] <= 1
+
+
+def test_targets_are_hidden_from_message_passing(giftcards, monkeypatch):
+    seen = []
+    real_loss = train_mod.batch_loss
+
+    def spy(model, z, queries, cfg, *args):
+        seen.append((model.last_edges, queries))
+        return real_loss(model, z, queries, cfg, *args)
+
+    real_encode = LinkPredictor.encode
+
+    def encode(self, edge_index, edge_type):
+        self.last_edges = (edge_index, edge_type)
+        return real_encode(self, edge_index, edge_type)
+
+    monkeypatch.setattr(train_mod, "batch_loss", spy)
+    monkeypatch.setattr(LinkPredictor, "encode", encode)
+    cfg = TrainConfig(use_text=False, dim=16, epochs=2, eval_every=5, batch_size=4096, hidden_edge_ratio=0.3)
+    train_link_predictor(giftcards, None, cfg)
+    assert len(seen) >= 2
+    n, n_train = giftcards.num_nodes, int((giftcards.edge_split == SPLIT_TRAIN).sum())
+    for (ei, et), queries in seen:
+        message = set(((ei[0] * 64 + et) * n + ei[1]).tolist())
+        fwd = queries[: len(queries) // 2]
+        assert not message & set(((fwd[:, 0] * 64 + fwd[:, 1]) * n + fwd[:, 2]).tolist())
+        assert ei.size(1) == n_train - round(0.3 * n_train)
+
+
+def test_training_is_deterministic_and_sampled_objective_learns(giftcards):
+    cfg = TrainConfig(use_text=False, dim=32, epochs=4, eval_every=2, objective="sampled", num_negatives=32,
+                      batch_size=2048, lr=0.01)
+    a = train_link_predictor(giftcards, None, cfg)
+    b = train_link_predictor(giftcards, None, cfg)
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert a.history[-1]["loss"] < a.history[0]["loss"]
+    assert a.best_valid_mrr > 0.1
+
+
+def test_text_features_are_used(giftcards):
+    text_x = torch.nn.functional.normalize(torch.randn(giftcards.num_nodes, 384, generator=torch.Generator().manual_seed(1)))
+    cfg = TrainConfig(dim=16, epochs=1, learned_embeddings=False, use_text=True, encoder="rgcn", decoder="rotate")
+    res = train_link_predictor(giftcards, text_x, cfg)
+    assert res.model.node_emb is None and torch.equal(res.model.text_x, text_x)
+    with pytest.raises(ValueError):
+        TrainConfig(use_text=False, learned_embeddings=False)
+
+
+@pytest.mark.parametrize("decoder", ["distmult", "complex", "rotate"])
+@pytest.mark.parametrize("encoder", ["compgcn", "rgcn", "none"])
+def test_score_tails_matches_score_triples(decoder, encoder):
+    snap = tiny_snapshot()
+    torch.manual_seed(0)
+    model = LinkPredictor(snap.num_nodes, snap.num_relations, TrainConfig(dim=8, decoder=decoder, encoder=encoder))
+    model.eval()
+    z = model.encode(*train_edges(snap))
+    h, r = torch.tensor([0, 4, 2]), torch.tensor([0, 2, 3])
+    all_scores = model.score_tails(z, h, r)
+    assert all_scores.shape == (3, snap.num_nodes)
+    for t in range(snap.num_nodes):
+        tt = torch.full_like(h, t)
+        assert torch.allclose(model.score_triples(z, h, r, tt), all_scores[:, t], atol=1e-5)
+    assert torch.allclose(model.score_tails(z, h, r, torch.tensor([[1, 5]] * 3)), all_scores[:, [1, 5]], atol=1e-5)
+
+
+def test_filtered_rank_never_exceeds_unfiltered_and_ties_are_realistic():
+    snap = tiny_snapshot()
+    R, n = snap.num_relations, snap.num_nodes
+    known = KnownTails(snap.triples(), n, R)
+    queries = both_directions(snap.triples(), R)
+    model = FixedScores(torch.tensor([0.1, 0.5, 0.9, 0.3, 0.8, 0.7, 0.2]), n)
+    filtered, unfiltered = ranks(model, None, queries, known, None), ranks(model, None, queries, None, None)
+    assert (filtered <= unfiltered).all() and (filtered < unfiltered).any()
+    # (0, LIVES_IN, 5): unfiltered, nodes 2 (.9) and 4 (.8) score higher -> rank 3; filtering removes the known
+    # tail 4 -> rank 2; constraining to cities removes node 2 -> rank 1.
+    q = torch.tensor([[0, 0, 5]])
+    assert ranks(model, None, q, None, None).item() == 3
+    assert ranks(model, None, q, known, None).item() == 2
+    assert ranks(model, None, q, known, relation_ranges(snap)).item() == 1
+    # all scores tied: realistic rank is the mean of best (1) and worst (#candidates) = (7 + 1) / 2
+    assert ranks(FixedScores(torch.zeros(n), n), None, q, None, None).item() == 4.0
+
+
+def test_candidates_are_type_valid_and_new(giftcards, trained):
+    rel = giftcards.rel_names.index("HAS_BRAND")
+    products = torch.nonzero(giftcards.node_type == giftcards.type_names.index("Product")).flatten()[:300]
+    z = trained.model.encode(*train_edges(giftcards))
+    h, t, s = top_candidates(trained.model, z, giftcards, rel, products, k=5, chunk_size=64)
+    assert len(h) == 5 * len(products)
+    brand = giftcards.type_names.index("Brand")
+    assert (giftcards.node_type[t] == brand).all() and (h != t).all()
+    existing = set(map(tuple, giftcards.triples()[giftcards.edge_type == rel].tolist()))
+    assert not existing & set(zip(h.tolist(), [rel] * len(h), t.tolist()))
+    assert all((s[i] >= s[i + 1]) for i in range(len(s) - 1) if h[i] == h[i + 1])
+
+    # already-predicted rows (snapshot.excluded) never come back
+    first = torch.stack([h[::5], torch.full_like(h[::5], rel), t[::5]], dim=1)
+    snap2 = Snapshot(**{**giftcards.__dict__, "excluded": first})
+    h2, t2, _ = top_candidates(trained.model, z, snap2, rel, products, k=5, chunk_size=1000)
+    assert not set(zip(h2.tolist(), t2.tolist())) & set(zip(first[:, 0].tolist(), first[:, 2].tolist()))
+    with pytest.raises(ValueError):
+        top_candidates(trained.model, z, giftcards, giftcards.num_relations, products, k=5)
+
+
+def test_calibration_is_monotone_and_serialisable(giftcards, trained):
+    z = trained.model.encode(*train_edges(giftcards))
+    scores, labels = validation_candidates(trained.model, z, giftcards, k=10)
+    assert len(scores) == len(labels) > 0 and 0 < labels.mean() < 1
+    for method in ("isotonic", "platt"):
+        cal = Calibrator(method).fit(scores, labels)
+        grid = np.linspace(scores.min() - 1, scores.max() + 1, 200)
+        p = cal.predict(grid)
+        assert np.all(np.diff(p) >= -1e-12) and p.min() >= 0 and p.max() <= 1
+        restored = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
+        assert np.allclose(restored.predict(scores), cal.predict(scores))
+        ece = expected_calibration_error(cal.predict(scores), labels)
+        assert 0 <= ece < 0.1
+    raw_ece = expected_calibration_error(1 / (1 + np.exp(-scores)), labels)
+    iso = Calibrator().fit(scores, labels)
+    assert expected_calibration_error(iso.predict(scores), labels) < raw_ece
+
+    probs = iso.predict(scores)
+    for target in (0.5, 0.8, 0.9):
+        thr = threshold_for_precision(probs, labels, target)
+        if thr is not None:
+            assert labels[probs >= thr].mean() >= target
+
+
+def test_threshold_for_precision_on_known_values():
+    p = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5])
+    y = np.array([1, 1, 0, 1, 1, 0])
+    assert threshold_for_precision(p, y, 0.8) == 0.6  # 4 of the top 5 are true
+    assert threshold_for_precision(p, y, 1.0) == 0.9
+    assert threshold_for_precision(p, np.zeros(6), 0.5) is None
+    assert threshold_for_precision(np.array([0.7, 0.7]), np.array([1, 0]), 0.9) is None  # ties go together
+    assert expected_calibration_error(np.array([0.0, 1.0]), np.array([0, 1])) == 0.0
+    assert expected_calibration_error(np.array([0.9, 0.9]), np.array([0, 0])) == pytest.approx(0.9)
+
+
+def test_assign_splits_is_deterministic_per_relation_and_transductive():
+    codex = load_tsv_snapshot("codex-s")
+    unsplit = Snapshot(**{**codex.__dict__, "edge_split": torch.full_like(codex.edge_split, SPLIT_NONE)})
+    assert needs_splits(unsplit) and not needs_splits(codex)
+    a = assign_splits(unsplit, 0.05, 0.05, seed=1)
+    assert torch.equal(a.edge_split, assign_splits(unsplit, 0.05, 0.05, seed=1).edge_split)
+    assert not torch.equal(a.edge_split, assign_splits(unsplit, 0.05, 0.05, seed=2).edge_split)
+    assert (a.edge_split != SPLIT_NONE).all() and not needs_splits(a)
+    counts = torch.bincount(a.edge_split, minlength=3)
+    assert 0.03 < counts[SPLIT_VALID] / len(a.edge_split) <= 0.05
+    assert 0.03 < counts[SPLIT_TEST] / len(a.edge_split) <= 0.05
+    train = a.edge_split == SPLIT_TRAIN
+    in_train = torch.zeros(a.num_nodes, dtype=torch.bool)
+    in_train[a.edge_index[:, train].flatten()] = True
+    assert in_train[a.edge_index[:, ~train].flatten()].all()
+    for rel in range(a.num_relations):  # per relation: every sizeable relation gets held-out edges
+        mask = a.edge_type == rel
+        if mask.sum() >= 40:
+            assert (a.edge_split[mask] == SPLIT_VALID).any() and (a.edge_split[mask] == SPLIT_TEST).any()
+    kept = assign_splits(codex, 0.1, 0.1)  # already split: unchanged
+    assert torch.equal(kept.edge_split, codex.edge_split)
