@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -234,8 +235,9 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
 def main() -> None:
     try:
         app()
-    except KgpError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+    except (KgpError, ValidationError, ValueError) as exc:
+        console.print("[red]error:[/] ", end="")
+        console.print(str(exc), markup=False, highlight=False)
         raise SystemExit(2)
 
 

@@ -77,5 +77,6 @@ def print_report(console: Console, report: dict) -> None:
     for p in report["examples"]:
         examples.add_row(p["head"], p["rel_type"], p["tail"], f"{p['probability']:.2f}")
     console.print(examples)
-    console.print("Inspect them:\n  kgp cypher \"" + " ".join(report["inspect_cypher"].split()) + "\"")
+    console.print("Inspect them:\n  kgp cypher \"" + " ".join(report["inspect_cypher"].split()) + "\"",
+                  markup=False, highlight=False, soft_wrap=True)
     console.print(f"  kgp runs show {report['run_id']}\n  kgp runs retract {report['run_id']}")

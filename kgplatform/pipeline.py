@@ -21,6 +21,7 @@ from .features import encode_texts
 from .learn.config import TrainConfig
 from .progress import ProgressFn
 from .runs import new_run_id, record_run, run_dir, write_json
+from .store import run as run_statement
 from .settings import Settings
 from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_VALID, Snapshot
 from .store import GraphStore
@@ -61,10 +62,18 @@ def model_name(cfg: TrainConfig) -> str:
 # ---- stages ---------------------------------------------------------------------------------------------------
 
 def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
-    """Graphs without declared splits get a seeded per-relation valid/test split of their asserted edges."""
+    """Held-out edges for early stopping and calibration.
+
+    Edges the store marks valid/test keep their split. Without any validation edge (a catalog, or a dataset with
+    only a train file), a seeded per-relation share of the asserted edges is held out.
+    """
+    from dataclasses import replace
+
     from .learn.splits import assign_splits
 
-    if bool((snapshot.edge_split == SPLIT_NONE).any()) or not bool((snapshot.edge_split == SPLIT_VALID).any()):
+    if not bool((snapshot.edge_split == SPLIT_VALID).any()):
+        snapshot = replace(snapshot, edge_split=torch.full_like(snapshot.edge_split, SPLIT_NONE))
+    if bool((snapshot.edge_split == SPLIT_NONE).any()):
         return assign_splits(snapshot, cfg.valid_ratio, cfg.test_ratio, cfg.train.seed)
     return snapshot
 
@@ -91,11 +100,17 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
 
 
 def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
-    """Fit probabilities on validation candidates and pick the threshold that reaches the target precision."""
+    """Fit probabilities on validation candidates and pick the threshold that reaches the target precision.
+
+    Validation candidates are scored with train edges only, as the model saw them in training.
+    """
     from .learn.calibrate import (Calibrator, expected_calibration_error, threshold_for_precision,
                                   validation_candidates)
+    from .learn.index import train_edges
 
-    scores, labels = validation_candidates(model, snapshot, k=cfg.top_k)
+    with torch.no_grad():
+        z = model.encode(*train_edges(snapshot))
+    scores, labels = validation_candidates(model, z, snapshot, k=cfg.top_k, type_constrained=cfg.train.type_constrained)
     calibrator = Calibrator(method=cfg.calibration).fit(scores, labels)
     probs = calibrator.predict(scores)
     threshold = threshold_for_precision(probs, labels, cfg.target_precision)
@@ -105,31 +120,45 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     return calibrator, threshold, report
 
 
+def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
+    """Nodes whose type has been seen as the head of this relation: the heads worth proposing tails for."""
+    heads = snapshot.edge_index[0, snapshot.edge_type == rel]
+    types = torch.unique(snapshot.node_type[heads])
+    return torch.nonzero(torch.isin(snapshot.node_type, types)).flatten()
+
+
 def score_candidates(model, snapshot: Snapshot, calibrator, threshold: float | None, cfg: PipelineConfig,
                      progress: ProgressFn | None = None) -> list[dict]:
-    """Top-k type-valid candidates per head, calibrated; keep those at or above the threshold, capped."""
+    """Top-k type-valid candidates per head, calibrated; keep those at or above the threshold, capped.
+
+    Message passing uses every known fact (all splits): at write time the whole graph is evidence.
+    """
     from .learn.candidates import top_candidates
 
     if threshold is None:
         return []
+    with torch.no_grad():
+        z = model.encode(snapshot.edge_index, snapshot.edge_type)
     targets = cfg.target_rel_types or snapshot.rel_names
     selected = []
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
-        heads, tails, scores = top_candidates(model, snapshot, rel, k=cfg.top_k)
-        probs = calibrator.predict(scores.numpy())
-        keep = probs >= threshold
-        for h, t, s, p in zip(heads[keep].tolist(), tails[keep].tolist(), scores[keep].tolist(), probs[keep].tolist()):
+        heads, tails, scores = top_candidates(model, z, snapshot, rel, domain_heads(snapshot, rel), k=cfg.top_k,
+                                              type_constrained=cfg.train.type_constrained)
+        probs = calibrator.predict(scores.double().numpy())
+        keep = torch.from_numpy(probs >= threshold)
+        for h, t, s, p in zip(heads[keep].tolist(), tails[keep].tolist(), scores[keep].tolist(),
+                              probs[keep.numpy()].tolist()):
             selected.append({"head": snapshot.node_ids[h], "rel_type": rel_type, "tail": snapshot.node_ids[t],
-                             "score": s, "probability": p})
+                             "score": round(s, 6), "probability": round(p, 6)})
         if progress:
             progress("score", i + 1, len(targets))
     selected.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))
     return selected[:cfg.max_edges]
 
 
-def explain_briefly(pred: dict, snapshot: Snapshot) -> str:
-    return f"top-{pred.get('rank', '?')} {pred['rel_type']} candidate; calibrated p={pred['probability']:.2f}"
+def explain_briefly(pred: dict) -> str:
+    return f"text+graph model: top-k {pred['rel_type']} candidate, calibrated p={pred['probability']:.2f}"
 
 
 # ---- the chain -----------------------------------------------------------------------------------------------
@@ -156,23 +185,28 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
     lap("export")
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics={}, counts={}, status="running",
                snapshot_hash=snapshot.content_hash(), method="text+gnn")
-    feature_stats: dict = {}
-    text_x = featurize(snapshot, settings, cfg.train, progress, feature_stats)
-    lap("featurize")
-    result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
-    torch.save(result.model.state_dict(), out / "model.pt")
-    lap("train")
-    calibrator, threshold, calibration = calibrate(result.model, snapshot, cfg)
-    write_json(out / "calibration.json", {**calibration, "calibrator": calibrator.to_dict()})
-    lap("calibrate")
-    predictions = score_candidates(result.model, snapshot, calibrator, threshold, cfg, progress)
-    for p in predictions:
-        p["evidence"] = explain_briefly(p, snapshot)
-    (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
-    lap("score")
-    written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
-                                batch_size=settings.write_batch_size, progress=progress)
-    lap("writeback")
+    try:
+        feature_stats: dict = {}
+        text_x = featurize(snapshot, settings, cfg.train, progress, feature_stats)
+        lap("featurize")
+        result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
+        torch.save(result.model.state_dict(), out / "model.pt")
+        lap("train")
+        calibrator, threshold, calibration = calibrate(result.model, snapshot, cfg)
+        write_json(out / "calibration.json", {**calibration, "calibrator": calibrator.to_dict()})
+        lap("calibrate")
+        predictions = score_candidates(result.model, snapshot, calibrator, threshold, cfg, progress)
+        for p in predictions:
+            p["evidence"] = explain_briefly(p)
+        (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
+        lap("score")
+        written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
+                                    batch_size=settings.write_batch_size, progress=progress)
+        lap("writeback")
+    except BaseException:
+        # Leave an honest trace: the run node says failed, and `kgp runs retract` removes any partial edges.
+        run_statement(store, "runs/set_status", {"run_id": run_id, "status": "failed"})
+        raise
     metrics = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "features": feature_stats,
                "timings_s": timings}
