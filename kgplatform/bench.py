@@ -72,3 +72,27 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "protocol": "filtered, both directions, realistic ranks for ties; 'test' ranks among entities of the "
                     "relation's range types seen in train, 'test_unconstrained' among all entities (as published)",
     }
+
+
+def render_markdown(reports: list[dict]) -> str:
+    """One table: our filtered test metrics beside the published reference numbers, then per-relation rows."""
+    lines = ["| dataset | setting | MRR | Hits@1 | Hits@3 | Hits@10 | train budget (s) | wall-clock (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for rep in reports:
+        total = sum(rep["timings_s"].values())
+        for label, key in (("ours, type-constrained", "test"), ("ours, all entities", "test_unconstrained")):
+            m = rep[key]
+            lines.append(f"| {rep['dataset']} | {label} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@3']:.3f} | "
+                         f"{m['hits@10']:.3f} | {rep['time_budget_s']:.0f} | {total:.0f} |")
+        for name, ref in rep["published"].items():
+            lines.append(f"| {rep['dataset']} | published {name} | {ref['mrr']:.3f} | | | {ref['hits@10']:.3f} | | |")
+    out = ["\n".join(lines), ""]
+    for rep in reports:
+        out += [f"### {rep['dataset']}: per relation (type-constrained, filtered, test)", "",
+                "| relation | queries | MRR | Hits@1 | Hits@10 |", "|---|---|---|---|---|"]
+        for rel, m in sorted(rep["test"]["per_relation"].items(), key=lambda kv: -kv[1]["count"]):
+            out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |")
+        stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
+        out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "
+                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.", ""]
+    return "\n".join(out)

@@ -215,6 +215,18 @@ def demo(time_budget: float = typer.Option(90.0, help="training wall-clock budge
         emit_json(report)
 
 
+@bench_app.command("table")
+def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
+                out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here")):
+    """Render benchmark JSON results as one markdown table (with published numbers beside ours)."""
+    from .bench import render_markdown
+
+    text = render_markdown([json.loads(p.read_text()) for p in results])
+    if out_file:
+        out_file.write_text(text)
+    sys.stdout.write(text)
+
+
 @bench_app.command("linkpred")
 def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
                    time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),

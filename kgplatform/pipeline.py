@@ -100,24 +100,23 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
 
 
 def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
-    """Fit probabilities on validation candidates and pick the threshold that reaches the target precision.
+    """Fit probabilities per relation on validation candidates; thresholds reach the target precision there.
 
     Validation candidates are scored with train edges only, as the model saw them in training.
     """
-    from .learn.calibrate import (Calibrator, expected_calibration_error, threshold_for_precision,
-                                  validation_candidates)
+    from .learn.calibrate import validation_candidates
     from .learn.index import train_edges
+    from .learn.per_relation import fit_relation_calibration
 
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
-    scores, labels = validation_candidates(model, z, snapshot, k=cfg.top_k, type_constrained=cfg.train.type_constrained)
-    calibrator = Calibrator(method=cfg.calibration).fit(scores, labels)
-    probs = calibrator.predict(scores)
-    threshold = threshold_for_precision(probs, labels, cfg.target_precision)
-    report = {"validation_candidates": int(len(labels)), "validation_positives": int(labels.sum()),
-              "ece_valid": float(expected_calibration_error(probs, labels)),
-              "threshold": threshold, "target_precision": cfg.target_precision}
-    return calibrator, threshold, report
+    scores, labels, relations = validation_candidates(model, z, snapshot, k=cfg.top_k, with_relations=True,
+                                                      type_constrained=cfg.train.type_constrained)
+    calibration, report = fit_relation_calibration(scores, labels, relations, method=cfg.calibration,
+                                                   target_precision=cfg.target_precision)
+    report["per_relation"] = {snapshot.rel_names[r]: v for r, v in report["per_relation"].items()}
+    report["target_precision"] = cfg.target_precision
+    return calibration, report
 
 
 def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
@@ -127,7 +126,7 @@ def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
     return torch.nonzero(torch.isin(snapshot.node_type, types)).flatten()
 
 
-def score_candidates(model, snapshot: Snapshot, calibrator, threshold: float | None, cfg: PipelineConfig,
+def score_candidates(model, snapshot: Snapshot, calibration, cfg: PipelineConfig,
                      progress: ProgressFn | None = None) -> list[dict]:
     """Top-k type-valid candidates per head, calibrated; keep those at or above the threshold, capped.
 
@@ -135,17 +134,18 @@ def score_candidates(model, snapshot: Snapshot, calibrator, threshold: float | N
     """
     from .learn.candidates import top_candidates
 
-    if threshold is None:
-        return []
     with torch.no_grad():
         z = model.encode(snapshot.edge_index, snapshot.edge_type)
     targets = cfg.target_rel_types or snapshot.rel_names
     selected = []
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
+        threshold = calibration.threshold(rel)
+        if threshold is None:  # this relation cannot reach the target precision on validation: write none
+            continue
         heads, tails, scores = top_candidates(model, z, snapshot, rel, domain_heads(snapshot, rel), k=cfg.top_k,
                                               type_constrained=cfg.train.type_constrained)
-        probs = calibrator.predict(scores.double().numpy())
+        probs = calibration.predict(rel, scores.double().numpy())
         keep = torch.from_numpy(probs >= threshold)
         for h, t, s, p in zip(heads[keep].tolist(), tails[keep].tolist(), scores[keep].tolist(),
                               probs[keep.numpy()].tolist()):
@@ -192,10 +192,10 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
         result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
         torch.save(result.model.state_dict(), out / "model.pt")
         lap("train")
-        calibrator, threshold, calibration = calibrate(result.model, snapshot, cfg)
-        write_json(out / "calibration.json", {**calibration, "calibrator": calibrator.to_dict()})
+        calibration_model, calibration = calibrate(result.model, snapshot, cfg)
+        write_json(out / "calibration.json", {**calibration, **calibration_model.to_dict(snapshot.rel_names)})
         lap("calibrate")
-        predictions = score_candidates(result.model, snapshot, calibrator, threshold, cfg, progress)
+        predictions = score_candidates(result.model, snapshot, calibration_model, cfg, progress)
         for p in predictions:
             p["evidence"] = explain_briefly(p)
         (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))

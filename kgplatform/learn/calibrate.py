@@ -24,12 +24,14 @@ def validation_candidates(
     split: int = SPLIT_VALID,
     type_constrained: bool = True,
     chunk_size: int = 1024,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_relations: bool = False,
+) -> tuple[np.ndarray, ...]:
     """(scores, labels) of the top-k candidate tails of every distinct (head, rel) in ``split``.
 
     Mimics write time with only train edges known: candidates are type-valid tails (train ranges) that are not
     train edges of (head, rel), not the head, and not already predicted (snapshot.excluded). Label 1 if the
     triple is a known edge outside train (valid or test), else 0. z should come from train edges only.
+    with_relations: also return the relation id of each candidate (for per-relation calibration).
     """
     R = snapshot.num_relations
     rows = snapshot.triples()
@@ -38,7 +40,7 @@ def validation_candidates(
     held_out = KnownTails(rows[~is_train], snapshot.num_nodes, R)
     allowed = relation_ranges(snapshot) if type_constrained else None
     queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
-    scores, labels = [], []
+    scores, labels, relations = [], [], []
     for chunk in queries.split(chunk_size):
         h, r = chunk.unbind(1)
         s = model.score_tails(z, h, r)
@@ -51,9 +53,12 @@ def validation_candidates(
         hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
         scores.append(top_s[keep])
         labels.append(held_out.contains(hh, rr, top_t[keep]))
+        relations.append(rr)
     if not scores:
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    return torch.cat(scores).double().numpy(), torch.cat(labels).long().numpy()
+        empty = (np.empty(0), np.empty(0, dtype=np.int64))
+        return (*empty, np.empty(0, dtype=np.int64)) if with_relations else empty
+    out = (torch.cat(scores).double().numpy(), torch.cat(labels).long().numpy())
+    return (*out, torch.cat(relations).numpy()) if with_relations else out
 
 
 class Calibrator:

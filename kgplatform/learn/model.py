@@ -12,6 +12,11 @@ from torch_geometric.utils import scatter
 from kgplatform.learn.config import TrainConfig
 
 
+def rows(x: Tensor, index: Tensor) -> Tensor:
+    """x[index] for an index of any shape. index_select's backward is deterministic on CPU; x[index]'s is not."""
+    return x.index_select(0, index.reshape(-1)).view(*index.shape, x.size(-1))
+
+
 def add_inverse_edges(edge_index: Tensor, edge_type: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
     """Append the reverse of every edge with relation r + R, so information flows both ways."""
     return (
@@ -40,7 +45,7 @@ class CompGCNLayer(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         n = x.size(0)
         src, dst = edge_index
-        msg = x[src] * self.rel[edge_type]
+        msg = rows(x, src) * rows(self.rel, edge_type)
         inverse = (edge_type >= self.num_relations).long()
         agg = scatter(msg, dst + n * inverse, dim=0, dim_size=2 * n, reduce="sum")
         deg = torch.bincount(dst, minlength=n).clamp(min=1).unsqueeze(1).to(x.dtype)
@@ -76,6 +81,9 @@ class LinkPredictor(nn.Module):
             )
         else:
             self.convs = nn.ModuleList(CompGCNLayer(d, num_relations) for _ in range(layers))
+        # ReZero gates (start at 0): training starts from the pure input embedding and only adds neighbourhood
+        # information where it lowers the loss; measured better than an ungated residual on CoDEx-S.
+        self.gates = nn.Parameter(torch.zeros(layers))
         self.dropout = nn.Dropout(cfg.dropout)
         rel_dim = d // 2 if cfg.decoder == "rotate" else d  # RotatE: one phase per complex coordinate
         self.rel_emb = nn.Parameter(torch.empty(2 * num_relations, rel_dim))
@@ -101,15 +109,15 @@ class LinkPredictor(nn.Module):
         x = self.dropout(self.node_input())
         if len(self.convs):
             ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
-            for conv in self.convs:
-                x = x + self.dropout(torch.tanh(conv(x, ei, et)))  # residual: isolated nodes keep their input
+            for gate, conv in zip(self.gates, self.convs):
+                x = x + gate * self.dropout(torch.tanh(conv(x, ei, et)))  # residual: isolated nodes keep input
         return x
 
     # The torch_geometric.nn.kge classes (DistMult, ComplEx, RotatE) only score rows of their own node_emb
     # tables, one triple at a time; we need scores for GNN outputs against all entities, so the three score
     # functions are written here as a query vector per (head, rel) compared with every tail.
     def _query(self, zh: Tensor, rels: Tensor) -> Tensor:
-        r = self.rel_emb[rels]
+        r = rows(self.rel_emb, rels)
         if self.cfg.decoder == "distmult":
             return zh * r
         hr, hi = zh.chunk(2, dim=-1)
@@ -127,14 +135,14 @@ class LinkPredictor(nn.Module):
 
     def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
         """Scores [B, N] of every entity as tail of (heads[b], rels[b]); or [B, K] for given candidate tails [B, K]."""
-        q = self._query(z[heads], rels)
+        q = self._query(rows(z, heads), rels)
         if tails is None:
             return self._compare(q, z, pairwise=False)
-        return self._compare(q.unsqueeze(1), z[tails], pairwise=True)
+        return self._compare(q.unsqueeze(1), rows(z, tails), pairwise=True)
 
     def score_triples(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         """Scores [B] of triples (h, r, t) with r in [0, 2R)."""
-        return self._compare(self._query(z[h], r), z[t], pairwise=True)
+        return self._compare(self._query(rows(z, h), r), rows(z, t), pairwise=True)
 
 
 def inverse_query(h: Tensor, r: Tensor, t: Tensor, num_relations: int) -> tuple[Tensor, Tensor, Tensor]:
