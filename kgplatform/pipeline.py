@@ -102,7 +102,8 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
 def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     """Fit probabilities per relation on validation candidates; thresholds reach the target precision there.
 
-    Validation candidates are scored with train edges only, as the model saw them in training.
+    Candidates are drawn for every head of each relation's domain, as at write time, scored with train edges
+    only; a candidate is positive when it is a held-out (valid/test) edge.
     """
     from .learn.calibrate import validation_candidates
     from .learn.index import train_edges
@@ -110,8 +111,11 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
 
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
+    targets = [snapshot.rel_names.index(r) for r in (cfg.target_rel_types or snapshot.rel_names)]
+    queries = torch.cat([torch.stack([heads, torch.full_like(heads, rel)], dim=1)
+                         for rel in targets for heads in [domain_heads(snapshot, rel)]])
     scores, labels, relations = validation_candidates(model, z, snapshot, k=cfg.top_k, with_relations=True,
-                                                      type_constrained=cfg.train.type_constrained)
+                                                      queries=queries, type_constrained=cfg.train.type_constrained)
     calibration, report = fit_relation_calibration(scores, labels, relations, method=cfg.calibration,
                                                    target_precision=cfg.target_precision)
     report["per_relation"] = {snapshot.rel_names[r]: v for r, v in report["per_relation"].items()}

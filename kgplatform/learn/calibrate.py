@@ -25,6 +25,7 @@ def validation_candidates(
     type_constrained: bool = True,
     chunk_size: int = 1024,
     with_relations: bool = False,
+    queries: Tensor | None = None,
 ) -> tuple[np.ndarray, ...]:
     """(scores, labels) of the top-k candidate tails of every distinct (head, rel) in ``split``.
 
@@ -32,6 +33,8 @@ def validation_candidates(
     train edges of (head, rel), not the head, and not already predicted (snapshot.excluded). Label 1 if the
     triple is a known edge outside train (valid or test), else 0. z should come from train edges only.
     with_relations: also return the relation id of each candidate (for per-relation calibration).
+    queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``. Passing every
+    head of each relation's domain calibrates for write time, where most heads have nothing missing.
     """
     R = snapshot.num_relations
     rows = snapshot.triples()
@@ -39,7 +42,8 @@ def validation_candidates(
     blocked = KnownTails(torch.cat([rows[is_train], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes, R)
     held_out = KnownTails(rows[~is_train], snapshot.num_nodes, R)
     allowed = relation_ranges(snapshot) if type_constrained else None
-    queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
+    if queries is None:
+        queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
     scores, labels, relations = [], [], []
     for chunk in queries.split(chunk_size):
         h, r = chunk.unbind(1)

@@ -106,11 +106,15 @@ class LinkPredictor(nn.Module):
 
     def encode(self, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         """Node states [N, d] from message passing over the given edges (relation ids < R); inverses are added."""
-        x = self.dropout(self.node_input())
+        import os
+        late = os.environ.get("KGP_LATE") == "1" and self.text_proj is not None and self.node_emb is not None
+        x = self.dropout(self.text_proj(self.text_x) if late else self.node_input())
         if len(self.convs):
             ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
             for gate, conv in zip(self.gates, self.convs):
                 x = x + gate * self.dropout(torch.tanh(conv(x, ei, et)))  # residual: isolated nodes keep input
+        if late:
+            x = x + self.dropout(self.node_emb.weight)
         return x
 
     # The torch_geometric.nn.kge classes (DistMult, ComplEx, RotatE) only score rows of their own node_emb
