@@ -50,7 +50,7 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
                           "held_back": len(catalog.held_back)},
               "written_per_type": result.counts["written_per_type"], "recovery": recovery,
               "test": {k: v for k, v in (result.metrics.get("test") or {}).items() if k != "per_relation"},
-              "thresholds": {rel: v["threshold"] for rel, v in result.metrics["calibration"]["per_relation"].items()},
+              "thresholds": result.metrics["calibration"]["per_group"],
               "validation": result.metrics["calibration"]["summary"], "timings_s": result.timings_s,
               "examples": result.predictions[:8], "target_precision": cfg.target_precision, "inspect_cypher": INSPECT_CYPHER.format(run_id=result.run_id)}
     if not quiet:
@@ -62,19 +62,23 @@ def print_report(console: Console, report: dict) -> None:
     cat = report["catalog"]
     console.print(f"\n[bold]Demo catalog[/]: {cat['entities']} entities, {cat['relationships']} relationships "
                   f"loaded into {report['backend']} graph '{report['graph']}'; {cat['held_back']} true links held back.")
-    table = Table("relationship type", "threshold p ≥", "written", "held-back links recovered",
-                  title=f"run {report['run_id']}")
+    table = Table("relationship type", "threshold: head has none", "threshold: head has one", "written",
+                  "held-back links recovered", title=f"run {report['run_id']}")
     per_type = report["recovery"]["per_type"]
-    for rel, threshold in sorted(report["thresholds"].items()):
+
+    def shown(rel: str, bucket: str) -> str:
+        threshold = report["thresholds"].get(f"{rel}|head has {bucket}", {}).get("threshold")
+        return f"p ≥ {threshold:.2f}" if threshold is not None else "unreachable"
+
+    for rel in sorted({key.split("|")[0] for key in report["thresholds"]}):
         rec = per_type.get(rel, {"recovered": 0, "held_back": 0})
-        shown = f"{threshold:.2f}" if threshold is not None else "unreachable"
-        table.add_row(rel, shown, str(report["written_per_type"].get(rel, 0)),
+        table.add_row(rel, shown(rel, "none"), shown(rel, "one"), str(report["written_per_type"].get(rel, 0)),
                       f"{rec['recovered']} of {rec['held_back']}")
     console.print(table)
     rec = report["recovery"]
     console.print(f"recovered {rec['recovered']} of {rec['held_back']} held-back links; precision of the written "
                   f"edges against them {rec['precision']:.2f} (target {report['target_precision']:.2f}, "
-                  f"reached on validation per relation; 'unreachable' relations write nothing)")
+                  f"reached on validation per group; 'unreachable' groups write nothing)")
     if report["test"]:
         console.print(f"test filtered MRR {report['test']['mrr']:.3f}, Hits@10 {report['test']['hits@10']:.3f}")
     examples = Table("head", "type", "tail", "probability", title="examples")

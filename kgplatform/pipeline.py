@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
@@ -23,7 +24,7 @@ from .progress import ProgressFn
 from .runs import new_run_id, record_run, run_dir, write_json
 from .store import run as run_statement
 from .settings import Settings
-from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_VALID, Snapshot
+from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from .store import GraphStore
 from .writeback import write_predictions
 
@@ -102,25 +103,33 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
 def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     """Fit probabilities per relation on validation candidates; thresholds reach the target precision there.
 
-    Candidates are drawn for every head of each relation's domain, as at write time, scored with train edges
-    only; a candidate is positive when it is a held-out (valid/test) edge.
+    Candidates are the top-k tails of each (head, relation) that has a held-out validation edge, scored with train
+    edges only; a candidate is positive when it is a held-out (valid/test) edge. So a probability reads "chance
+    this is right, given that the head misses a link of this type"; grouping by whether the head already has
+    one keeps a product that has its brand from being given a second (see learn/per_relation.py).
     """
     from .learn.calibrate import validation_candidates
     from .learn.index import train_edges
-    from .learn.per_relation import fit_relation_calibration
+    from .learn.per_relation import fit_relation_calibration, group_ids, group_name
 
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
-    targets = [snapshot.rel_names.index(r) for r in (cfg.target_rel_types or snapshot.rel_names)]
-    queries = torch.cat([torch.stack([heads, torch.full_like(heads, rel)], dim=1)
-                         for rel in targets for heads in [domain_heads(snapshot, rel)]])
-    scores, labels, relations = validation_candidates(model, z, snapshot, k=cfg.top_k, with_relations=True,
-                                                      queries=queries, type_constrained=cfg.train.type_constrained)
-    calibration, report = fit_relation_calibration(scores, labels, relations, method=cfg.calibration,
+    scores, labels, relations, heads = validation_candidates(
+        model, z, snapshot, k=cfg.top_k, with_relations=True, type_constrained=cfg.train.type_constrained)
+    has_edge = heads_with_edge(snapshot.triples(SPLIT_TRAIN), snapshot.num_nodes, snapshot.num_relations)
+    groups = group_ids(relations, has_edge[relations, heads])
+    calibration, report = fit_relation_calibration(scores, labels, groups, method=cfg.calibration,
                                                    target_precision=cfg.target_precision)
-    report["per_relation"] = {snapshot.rel_names[r]: v for r, v in report["per_relation"].items()}
+    report["per_group"] = {group_name(g, snapshot.rel_names): v for g, v in report.pop("per_relation").items()}
     report["target_precision"] = cfg.target_precision
     return calibration, report
+
+
+def heads_with_edge(triples: torch.Tensor, num_nodes: int, num_relations: int) -> np.ndarray:
+    """Bool [R, N]: node n already is the head of an edge of relation r."""
+    out = np.zeros((num_relations, num_nodes), dtype=bool)
+    out[triples[:, 1].numpy(), triples[:, 0].numpy()] = True
+    return out
 
 
 def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
@@ -137,24 +146,32 @@ def score_candidates(model, snapshot: Snapshot, calibration, cfg: PipelineConfig
     Message passing uses every known fact (all splits): at write time the whole graph is evidence.
     """
     from .learn.candidates import top_candidates
+    from .learn.per_relation import group_ids
 
     with torch.no_grad():
         z = model.encode(snapshot.edge_index, snapshot.edge_type)
     targets = cfg.target_rel_types or snapshot.rel_names
+    has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
     selected = []
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
-        threshold = calibration.threshold(rel)
-        if threshold is None:  # this relation cannot reach the target precision on validation: write none
-            continue
         heads, tails, scores = top_candidates(model, z, snapshot, rel, domain_heads(snapshot, rel), k=cfg.top_k,
                                               type_constrained=cfg.train.type_constrained)
-        probs = calibration.predict(rel, scores.double().numpy())
-        keep = torch.from_numpy(probs >= threshold)
-        for h, t, s, p in zip(heads[keep].tolist(), tails[keep].tolist(), scores[keep].tolist(),
-                              probs[keep.numpy()].tolist()):
+        groups = group_ids(np.full(len(heads), rel), has_edge[rel, heads.numpy()])
+        probs = np.zeros(len(heads))
+        keep = np.zeros(len(heads), dtype=bool)
+        for group in np.unique(groups).tolist():
+            m = groups == group
+            threshold = calibration.threshold(group)
+            if threshold is None:  # this group cannot reach the target precision on validation: write none
+                continue
+            probs[m] = calibration.predict(group, scores[torch.from_numpy(m)].double().numpy())
+            keep[m] = probs[m] >= threshold
+        keep_t = torch.from_numpy(keep)
+        for h, t, s, p in zip(heads[keep_t].tolist(), tails[keep_t].tolist(), scores[keep_t].tolist(),
+                              probs[keep].tolist()):
             selected.append({"head": snapshot.node_ids[h], "rel_type": rel_type, "tail": snapshot.node_ids[t],
-                             "score": round(s, 6), "probability": round(p, 6)})
+                             "score": s, "probability": p})
         if progress:
             progress("score", i + 1, len(targets))
     selected.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))

@@ -32,7 +32,7 @@ def validation_candidates(
     Mimics write time with only train edges known: candidates are type-valid tails (train ranges) that are not
     train edges of (head, rel), not the head, and not already predicted (snapshot.excluded). Label 1 if the
     triple is a known edge outside train (valid or test), else 0. z should come from train edges only.
-    with_relations: also return the relation id of each candidate (for per-relation calibration).
+    with_relations: also return the relation id and head of each candidate (for per-relation calibration).
     queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``. Passing every
     head of each relation's domain calibrates for write time, where most heads have nothing missing.
     """
@@ -44,7 +44,7 @@ def validation_candidates(
     allowed = relation_ranges(snapshot) if type_constrained else None
     if queries is None:
         queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
-    scores, labels, relations = [], [], []
+    scores, labels, relations, heads = [], [], [], []
     for chunk in queries.split(chunk_size):
         h, r = chunk.unbind(1)
         s = model.score_tails(z, h, r)
@@ -58,11 +58,12 @@ def validation_candidates(
         scores.append(top_s[keep])
         labels.append(held_out.contains(hh, rr, top_t[keep]))
         relations.append(rr)
+        heads.append(hh)
     if not scores:
         empty = (np.empty(0), np.empty(0, dtype=np.int64))
-        return (*empty, np.empty(0, dtype=np.int64)) if with_relations else empty
+        return (*empty, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)) if with_relations else empty
     out = (torch.cat(scores).double().numpy(), torch.cat(labels).long().numpy())
-    return (*out, torch.cat(relations).numpy()) if with_relations else out
+    return (*out, torch.cat(relations).numpy(), torch.cat(heads).numpy()) if with_relations else out
 
 
 class Calibrator:

@@ -1,7 +1,10 @@
-"""Calibration and write thresholds per relation: HAS_BRAND and ALSO_VIEWED scores do not mean the same thing.
+"""Calibration and write thresholds per relation and head bucket.
 
-A relation with enough validation candidates gets its own calibrator and threshold; the rest share a global
-one. Each selected set reaches the target precision on validation, so their union does too.
+HAS_BRAND and ALSO_VIEWED scores do not mean the same thing, and a product that already has a brand is far less
+likely to miss one than a product with none: so each (relation, head already has an edge of it?) group with enough
+validation candidates gets its own calibrator and threshold. A group without enough evidence gets probabilities
+from a global calibrator but no threshold: nothing is written for it. Each selected set reaches the target
+precision on validation, so their union does too.
 """
 
 from __future__ import annotations
@@ -20,24 +23,35 @@ MIN_POSITIVES = 5
 class RelationCalibration:
     fallback: Calibrator
     fallback_threshold: float | None
-    per_relation: dict[int, tuple[Calibrator, float | None]] = field(default_factory=dict)
+    per_relation: dict[int, tuple[Calibrator, float | None]] = field(default_factory=dict)  # key: group id
 
     def predict(self, rel: int, scores) -> np.ndarray:
         calibrator, _ = self.per_relation.get(rel, (self.fallback, None))
         return calibrator.predict(scores)
 
     def threshold(self, rel: int) -> float | None:
-        return self.per_relation[rel][1] if rel in self.per_relation else self.fallback_threshold
+        """None (write nothing) for a group without its own validation evidence."""
+        return self.per_relation[rel][1] if rel in self.per_relation else None
 
     def to_dict(self, rel_names: list[str]) -> dict:
         return {"fallback": self.fallback.to_dict(), "fallback_threshold": self.fallback_threshold,
-                "per_relation": {rel_names[r]: {"calibrator": c.to_dict(), "threshold": t}
-                                 for r, (c, t) in sorted(self.per_relation.items())}}
+                "per_group": {group_name(g, rel_names): {"calibrator": c.to_dict(), "threshold": t}
+                              for g, (c, t) in sorted(self.per_relation.items())}}
+
+
+def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:
+    """(relation, head already has an edge of it) -> one integer group id."""
+    return np.asarray(relations, dtype=np.int64) * 2 + np.asarray(head_has_edge, dtype=np.int64)
+
+
+def group_name(group: int, rel_names: list[str]) -> str:
+    return f"{rel_names[group // 2]}|{'head has one' if group % 2 else 'head has none'}"
 
 
 def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, relations: np.ndarray, *, method: str,
                              target_precision: float) -> tuple[RelationCalibration, dict]:
-    """Returns the calibration and a report (candidates, positives, ECE and threshold per relation)."""
+    """relations: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
+    positives, ECE and threshold per group)."""
     fallback = Calibrator(method=method).fit(scores, labels)
     fallback_threshold = threshold_for_precision(fallback.predict(scores), labels, target_precision)
     calibration = RelationCalibration(fallback, fallback_threshold)
