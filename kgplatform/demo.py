@@ -15,6 +15,7 @@ from .progress import RichProgress
 from .settings import Settings
 from .store import open_store
 
+DEMO_GRAPH = "demo"
 INSPECT_CYPHER = """MATCH (h:Entity)-[r]->(t:Entity)
 WHERE r.run_id = '{run_id}' AND r.predicted = true
 RETURN h.name AS head, type(r) AS rel, t.name AS tail, r.probability AS p, r.status AS status
@@ -39,7 +40,10 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
     catalog = generate_catalog(seed=seed)
     folder = settings.home / "demo" / "catalog"
     write_dataset(catalog, folder)
-    store = open_store(settings)
+    store = open_store(settings, graph=DEMO_GRAPH)
+    if store.backend == "falkordb":
+        store.delete_graph()  # the demo graph holds only generated data: start clean so reruns compare
+    settings = settings.model_copy(update={"graph": DEMO_GRAPH})
     with RichProgress(progress_console, enabled=not quiet) as progress:
         ingest = ingest_path(store, folder, batch_size=settings.write_batch_size, progress=progress)
         cfg = PipelineConfig(train=TrainConfig(time_budget_s=time_budget, seed=seed))
@@ -85,6 +89,8 @@ def print_report(console: Console, report: dict) -> None:
     for p in report["examples"]:
         examples.add_row(p["head"], p["rel_type"], p["tail"], f"{p['probability']:.2f}")
     console.print(examples)
-    console.print("Inspect them:\n  kgp cypher \"" + " ".join(report["inspect_cypher"].split()) + "\"",
+    prefix = f"KGP_GRAPH={report['graph']} " if report["backend"] == "falkordb" else ""
+    console.print(f"Inspect them:\n  {prefix}kgp cypher \"" + " ".join(report["inspect_cypher"].split()) + "\"",
                   markup=False, highlight=False, soft_wrap=True)
-    console.print(f"  kgp runs show {report['run_id']}\n  kgp runs retract {report['run_id']}")
+    console.print(f"  {prefix}kgp runs show {report['run_id']}\n  {prefix}kgp runs retract {report['run_id']}",
+                  markup=False, highlight=False)

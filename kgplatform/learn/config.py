@@ -30,7 +30,7 @@ class TrainConfig(BaseModel):
     num_bases: int = Field(8, ge=1, description="basis count of RGCNConv (encoder='rgcn' only)")
     use_text: bool = True
     learned_embeddings: bool = True
-    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="0.4 measured better with encoder='compgcn'")
+    dropout: float = Field(0.4, ge=0.0, lt=1.0, description="0.2 overfit giftcards by epoch 10; same MRR on CoDEx-S")
 
     # objective
     objective: Literal["1-n", "sampled"] = Field(
