@@ -14,7 +14,9 @@ class TrainConfig(BaseModel):
     (kgplatform/learn/README.md has the table). With learned embeddings on, the plain reciprocal ComplEx
     (encoder='none') beat one CompGCN layer by ~0.02 MRR at equal epochs; with text-only input
     (learned_embeddings=False: nodes added later are scorable without retraining) CompGCN is the one to use
-    (+0.06 MRR over no encoder). ``type_constrained`` restricts evaluation ranks, candidates and the negatives of
+    (+0.06 MRR over no encoder). The default is the CompGCN encoder all the same: the product is a text + graph
+    model whose neighbourhood evidence must reach new products, and the ~0.02 it costs on CoDEx-S is reported
+    in bench/results. ``type_constrained`` restricts evaluation ranks, candidates and the negatives of
     objective='sampled'; the '1-n' softmax always runs over all entities (measured better, also for
     type-constrained ranking, and the only way the model learns to rank wrong-type entities low).
     """
@@ -24,7 +26,7 @@ class TrainConfig(BaseModel):
     # model
     dim: int = Field(200, ge=2, description="node/relation state size (even: complex/rotate split it in halves)")
     num_layers: int = Field(1, ge=0, description="message-passing layers (0 = no GNN, a pure KGE/text model)")
-    encoder: Literal["compgcn", "rgcn", "none"] = "none"
+    encoder: Literal["compgcn", "rgcn", "none"] = "compgcn"
     decoder: Literal["distmult", "complex", "rotate"] = "complex"
     # RGCNConv loops over the 2R relations without pyg-lib: several times slower per epoch than compgcn here.
     num_bases: int = Field(8, ge=1, description="basis count of RGCNConv (encoder='rgcn' only)")
