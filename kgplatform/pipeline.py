@@ -17,6 +17,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from . import __version__
+from .errors import KgpError
 from .export import export_snapshot
 from .features import encode_texts
 from .learn.config import TrainConfig
@@ -201,6 +202,9 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
 
     snapshot = export_snapshot(store, labels=cfg.labels, rel_types=cfg.rel_types, page_size=settings.page_size,
                                progress=progress)
+    if snapshot.edge_index.shape[1] == 0:
+        raise KgpError(f"graph {store.graph_name!r} ({store.backend}) has no asserted relationships to learn from; "
+                       "load data with `kgp ingest PATH` (or check KGP_GRAPH / the labels and types chosen)")
     snapshot = prepare_splits(snapshot, cfg)
     snapshot.save(out / "snapshot.pt")
     lap("export")

@@ -123,3 +123,12 @@ def test_writeback_refuses_undeclared_and_hostile_types(loaded):
     with pytest.raises(SchemaError, match="invalid relationship type"):
         write(loaded, predictions=hostile)
     assert loaded.query("MATCH ()-[r]->() WHERE r.predicted = true RETURN count(r) AS n") == [{"n": 0}]
+
+
+def test_pipeline_on_an_empty_graph_says_what_to_do(store, settings):
+    from kgplatform.errors import KgpError
+    from kgplatform.pipeline import PipelineConfig, run_pipeline
+
+    with pytest.raises(KgpError, match="no asserted relationships to learn from; load data with `kgp ingest"):
+        run_pipeline(store, settings, PipelineConfig())
+    assert store.query("MATCH (r:KgpRun) RETURN count(r) AS n") == [{"n": 0}]
