@@ -76,6 +76,12 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
 
 def render_markdown(reports: list[dict]) -> str:
     """One table: our filtered test metrics beside the published reference numbers, then per-relation rows."""
+    preface = ["# Link prediction: filtered test metrics", "",
+               "Regenerate with `bash bench/run_linkpred.sh 300` (each dataset goes through the embedded FalkorDB: "
+               "ingest, export, featurize, train on train, early-stop on valid, rank test). Protocol: filtered, "
+               "head and tail prediction averaged, ties at the mean rank. 'type-constrained' ranks among entities of "
+               "the relation's range types seen in train; 'all entities' is the protocol of the published numbers "
+               "(from ../shared/datasets/README.md). Machine: 2 CPU cores, no GPU.", ""]
     lines = ["| dataset | setting | MRR | Hits@1 | Hits@3 | Hits@10 | train budget (s) | wall-clock (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for rep in reports:
@@ -86,7 +92,7 @@ def render_markdown(reports: list[dict]) -> str:
                          f"{m['hits@10']:.3f} | {rep['time_budget_s']:.0f} | {total:.0f} |")
         for name, ref in rep["published"].items():
             lines.append(f"| {rep['dataset']} | published {name} | {ref['mrr']:.3f} | | | {ref['hits@10']:.3f} | | |")
-    out = ["\n".join(lines), ""]
+    out = ["\n".join(preface + lines), ""]
     for rep in reports:
         out += [f"### {rep['dataset']}: per relation (type-constrained, filtered, test)", "",
                 "| relation | queries | MRR | Hits@1 | Hits@10 |", "|---|---|---|---|---|"]
