@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from .export import export_snapshot
 from .ingest import ingest_path
 from .learn.config import TrainConfig
 from .pipeline import featurize, train_and_evaluate
-from .progress import ProgressFn
+from .progress import ProgressFn, StageClock
 from .settings import Settings
 from .snapshot import SPLIT_TEST
 from .store import open_store
@@ -38,12 +37,8 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
 
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, use_text=use_text)
     store = open_store(settings, graph=graph_name_for(data))
-    timings, start = {}, time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal start
-        timings[stage] = round(time.perf_counter() - start, 2)
-        start = time.perf_counter()
+    clock = StageClock()
+    timings, lap = clock.timings, clock.lap
 
     ingest = ingest_path(store, data, batch_size=settings.write_batch_size, progress=progress)
     lap("ingest")

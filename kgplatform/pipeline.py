@@ -7,7 +7,6 @@ write-back, the disk only through the run directory. Workers call the same funct
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,12 +20,12 @@ from .errors import KgpError
 from .export import export_snapshot
 from .features import encode_texts
 from .learn.config import TrainConfig
-from .progress import ProgressFn
+from .progress import ProgressFn, StageClock
 from .runs import new_run_id, record_run, run_dir, write_json
-from .store import run as run_statement
 from .settings import Settings
 from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from .store import GraphStore
+from .store import run as run_statement
 from .writeback import write_predictions
 
 
@@ -121,7 +120,7 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     groups = group_ids(relations, has_edge[relations, heads])
     calibration, report = fit_relation_calibration(scores, labels, groups, method=cfg.calibration,
                                                    target_precision=cfg.target_precision)
-    report["per_group"] = {group_name(g, snapshot.rel_names): v for g, v in report.pop("per_relation").items()}
+    report["per_group"] = {group_name(g, snapshot.rel_names): v for g, v in report["per_group"].items()}
     report["target_precision"] = cfg.target_precision
     return calibration, report
 
@@ -192,13 +191,8 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
     name = model_name(cfg.train)
     write_json(out / "config.json", {"run_id": run_id, "graph": store.graph_name, "backend": store.backend,
                                      "model": name, **cfg.model_dump()})
-    timings, clock = {}, time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(now - clock, 3)
-        clock = now
+    clock = StageClock()
+    timings, lap = clock.timings, clock.lap
 
     snapshot = export_snapshot(store, labels=cfg.labels, rel_types=cfg.rel_types, page_size=settings.page_size,
                                progress=progress)
@@ -208,8 +202,9 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
     snapshot = prepare_splits(snapshot, cfg)
     snapshot.save(out / "snapshot.pt")
     lap("export")
+    snapshot_hash = snapshot.content_hash()
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics={}, counts={}, status="running",
-               snapshot_hash=snapshot.content_hash(), method="text+gnn")
+               snapshot_hash=snapshot_hash, method="text+gnn")
     try:
         feature_stats: dict = {}
         text_x = featurize(snapshot, settings, cfg.train, progress, feature_stats)
@@ -239,5 +234,5 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
               "edges": int(snapshot.edge_index.shape[1])}
     write_json(out / "metrics.json", {**metrics, "history": result.history})
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics=metrics, counts=counts,
-               status="completed", snapshot_hash=snapshot.content_hash(), method="text+gnn")
+               status="completed", snapshot_hash=snapshot_hash, method="text+gnn")
     return RunResult(run_id, out, name, metrics, counts, timings, predictions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,3 +29,16 @@ class RichProgress:
         if stage not in self._tasks:
             self._tasks[stage] = self._bars.add_task(stage, total=max(total, 1))
         self._bars.update(self._tasks[stage], completed=current, total=max(total, 1))
+
+
+class StageClock:
+    """Wall-clock seconds per stage: call lap(name) when a stage ends."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._last, 3)
+        self._last = now

@@ -21,22 +21,21 @@ MIN_POSITIVES = 5
 
 @dataclass
 class RelationCalibration:
-    fallback: Calibrator
-    fallback_threshold: float | None
-    per_relation: dict[int, tuple[Calibrator, float | None]] = field(default_factory=dict)  # key: group id
+    fallback: Calibrator  # probabilities only, for groups without their own evidence; never a threshold
+    per_group: dict[int, tuple[Calibrator, float | None]] = field(default_factory=dict)
 
-    def predict(self, rel: int, scores) -> np.ndarray:
-        calibrator, _ = self.per_relation.get(rel, (self.fallback, None))
+    def predict(self, group: int, scores) -> np.ndarray:
+        calibrator, _ = self.per_group.get(group, (self.fallback, None))
         return calibrator.predict(scores)
 
-    def threshold(self, rel: int) -> float | None:
+    def threshold(self, group: int) -> float | None:
         """None (write nothing) for a group without its own validation evidence."""
-        return self.per_relation[rel][1] if rel in self.per_relation else None
+        return self.per_group[group][1] if group in self.per_group else None
 
     def to_dict(self, rel_names: list[str]) -> dict:
-        return {"fallback": self.fallback.to_dict(), "fallback_threshold": self.fallback_threshold,
+        return {"fallback": self.fallback.to_dict(),
                 "per_group": {group_name(g, rel_names): {"calibrator": c.to_dict(), "threshold": t}
-                              for g, (c, t) in sorted(self.per_relation.items())}}
+                              for g, (c, t) in sorted(self.per_group.items())}}
 
 
 def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:
@@ -48,33 +47,29 @@ def group_name(group: int, rel_names: list[str]) -> str:
     return f"{rel_names[group // 2]}|{'head has one' if group % 2 else 'head has none'}"
 
 
-def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, relations: np.ndarray, *, method: str,
+def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str,
                              target_precision: float) -> tuple[RelationCalibration, dict]:
-    """relations: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
-    positives, ECE and threshold per group)."""
-    fallback = Calibrator(method=method).fit(scores, labels)
-    fallback_threshold = threshold_for_precision(fallback.predict(scores), labels, target_precision)
-    calibration = RelationCalibration(fallback, fallback_threshold)
+    """groups: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
+    positives, ECE and threshold per group, and the selection they make on validation)."""
+    calibration = RelationCalibration(Calibrator(method=method).fit(scores, labels))
     probs = np.empty_like(scores, dtype=float)
+    selected = np.zeros(len(scores), dtype=bool)
     report = {}
-    for rel in np.unique(relations).tolist():
-        m = relations == rel
+    for group in np.unique(groups).tolist():
+        m = groups == group
         if m.sum() >= MIN_CANDIDATES and labels[m].sum() >= MIN_POSITIVES:
             own = Calibrator(method=method).fit(scores[m], labels[m])
-            p = own.predict(scores[m])
-            calibration.per_relation[rel] = (own, threshold_for_precision(p, labels[m], target_precision))
-        probs[m] = calibration.predict(rel, scores[m])
-        report[rel] = {"candidates": int(m.sum()), "positives": int(labels[m].sum()),
-                       "own_calibrator": rel in calibration.per_relation, "threshold": calibration.threshold(rel),
-                       "ece": float(expected_calibration_error(probs[m], labels[m]))}
-    selected = np.zeros(len(scores), dtype=bool)
-    for rel in np.unique(relations).tolist():
-        t = calibration.threshold(rel)
-        if t is not None:
-            m = relations == rel
-            selected[m] = probs[m] >= t
+            calibration.per_group[group] = (own, threshold_for_precision(own.predict(scores[m]), labels[m],
+                                                                         target_precision))
+        probs[m] = calibration.predict(group, scores[m])
+        threshold = calibration.threshold(group)
+        if threshold is not None:
+            selected[m] = probs[m] >= threshold
+        report[group] = {"candidates": int(m.sum()), "positives": int(labels[m].sum()),
+                         "own_calibrator": group in calibration.per_group, "threshold": threshold,
+                         "ece": float(expected_calibration_error(probs[m], labels[m]))}
     summary = {"candidates": int(len(labels)), "positives": int(labels.sum()),
                "ece": float(expected_calibration_error(probs, labels)),
                "selected": int(selected.sum()),
                "selected_precision": float(labels[selected].mean()) if selected.any() else None}
-    return calibration, {"summary": summary, "per_relation": report}
+    return calibration, {"summary": summary, "per_group": report}
