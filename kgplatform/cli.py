@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from .cli_jobs import jobs_app, worker
 from .errors import KgpError
 from .progress import RichProgress
 from .settings import Settings
@@ -24,6 +25,8 @@ bench_app = typer.Typer(help="Benchmarks on real datasets.", no_args_is_help=Tru
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(bench_app, name="bench")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
 console = Console(stderr=True)
 out = Console()
 
@@ -146,7 +149,7 @@ def pipeline(time_budget: float = typer.Option(120.0, help="training wall-clock 
              no_text: bool = typer.Option(False, "--no-text", help="graph only: no text features"),
              as_json: bool = typer.Option(False, "--json")):
     """Export -> train -> score -> write back predicted edges for the graph in the store."""
-    from .pipeline import run_pipeline
+    from .run_steps import run_pipeline
 
     cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
     with RichProgress(console, enabled=not as_json) as progress:
@@ -242,6 +245,26 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(report, indent=2) + "\n")
     emit_json(report) if as_json else out.print_json(json.dumps(report))
+
+
+@bench_app.command("jobs")
+def bench_jobs(data: Path = typer.Option(..., exists=True, help="dataset folder, e.g. ../shared/datasets/amazon-beauty-2014"),
+               time_budget: float = typer.Option(90.0, help="training wall-clock budget in seconds"),
+               shards: int = typer.Option(4, help="score shards"),
+               out_dir: Optional[Path] = typer.Option(None, "--out", help="write jobs-<dataset>.json and .md here"),
+               as_json: bool = typer.Option(False, "--json")):
+    """Pipeline wall-clock in-process vs queue jobs on 1 and 2 worker processes, per stage, with queue overhead."""
+    from .bench_jobs import render_jobs_markdown, run_jobs_benchmark
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_jobs_benchmark(settings(), data, time_budget=time_budget, num_shards=shards,
+                                    progress=progress, log=lambda line: console.print(line, markup=False))
+    table = render_jobs_markdown(report)
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"jobs-{data.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out_dir / f"jobs-{data.name}.md").write_text(table)
+    emit_json(report) if as_json else sys.stdout.write(table)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ from rich.table import Table
 from .demo_catalog import generate_catalog, write_dataset
 from .ingest import ingest_path
 from .learn.config import TrainConfig
-from .pipeline import PipelineConfig, run_pipeline
+from .pipeline import PipelineConfig
+from .run_steps import run_pipeline
 from .progress import RichProgress
 from .settings import Settings
 from .store import open_store

@@ -19,5 +19,13 @@ class StoreError(KgpError):
     """The graph store is unreachable or refused a statement."""
 
 
+class TransientStoreError(StoreError):
+    """The store is unreachable or busy for now: worth retrying with backoff (workers do)."""
+
+
+class JobError(KgpError):
+    """A queue job cannot be submitted, found or cancelled."""
+
+
 class SchemaError(KgpError):
     """A label or relationship type is not a valid, declared name."""

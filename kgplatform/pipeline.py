@@ -1,14 +1,12 @@
-"""The stage chain: export -> featurize -> train -> calibrate -> score -> write-back.
+"""The pure stages of a run: splits -> features -> train -> calibrate -> score candidates -> select.
 
-Each stage function takes typed inputs and returns typed outputs; the store is touched only by export and
-write-back, the disk only through the run directory. Workers call the same functions.
+Each takes typed inputs and returns typed outputs, touching neither the store nor the disk (features read the
+embedding cache). run_steps.py wraps them with the I/O: the store at export and write-back, the run directory
+between steps. `kgp pipeline` and the Celery workers run those same steps.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -16,17 +14,11 @@ import torch
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .errors import KgpError
-from .export import export_snapshot
 from .features import encode_texts
 from .learn.config import TrainConfig
-from .progress import ProgressFn, StageClock
-from .runs import new_run_id, record_run, run_dir, write_json
+from .progress import ProgressFn
 from .settings import Settings
 from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-from .store import GraphStore
-from .store import run as run_statement
-from .writeback import write_predictions
 
 
 class PipelineConfig(BaseModel):
@@ -42,17 +34,6 @@ class PipelineConfig(BaseModel):
     calibration: Literal["isotonic", "platt"] = "isotonic"
     valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
     test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    run_dir: Path
-    model_name: str
-    metrics: dict
-    counts: dict
-    timings_s: dict = field(default_factory=dict)
-    predictions: list[dict] = field(default_factory=list)
 
 
 def model_name(cfg: TrainConfig) -> str:
@@ -139,23 +120,35 @@ def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
     return torch.nonzero(torch.isin(snapshot.node_type, types)).flatten()
 
 
-def score_candidates(model, snapshot: Snapshot, calibration, cfg: PipelineConfig,
-                     progress: ProgressFn | None = None) -> list[dict]:
-    """Top-k type-valid candidates per head, calibrated; keep those at or above the threshold, capped.
+def node_states(model, snapshot: Snapshot) -> torch.Tensor:
+    """Encoder output over every known fact (all splits): at write time the whole graph is evidence."""
+    with torch.no_grad():
+        return model.encode(snapshot.edge_index, snapshot.edge_type)
 
-    Message passing uses every known fact (all splits): at write time the whole graph is evidence.
+
+def shard_heads(heads: torch.Tensor, shard: int, num_shards: int) -> torch.Tensor:
+    """Heads of one shard: node index modulo the shard count, so every shard gets a similar mix of types."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} is outside 0..{num_shards - 1}")
+    return heads[heads % num_shards == shard]
+
+
+def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
+                     shard: int = 0, num_shards: int = 1, progress: ProgressFn | None = None) -> list[dict]:
+    """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
+
+    z comes from node_states. Shards split the candidate heads; select_predictions merges them.
     """
     from .learn.candidates import top_candidates
     from .learn.per_relation import group_ids
 
-    with torch.no_grad():
-        z = model.encode(snapshot.edge_index, snapshot.edge_type)
     targets = cfg.target_rel_types or snapshot.rel_names
     has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
     selected = []
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
-        heads, tails, scores = top_candidates(model, z, snapshot, rel, domain_heads(snapshot, rel), k=cfg.top_k,
+        heads = shard_heads(domain_heads(snapshot, rel), shard, num_shards)
+        heads, tails, scores = top_candidates(model, z, snapshot, rel, heads, k=cfg.top_k,
                                               type_constrained=cfg.train.type_constrained)
         groups = group_ids(np.full(len(heads), rel), has_edge[rel, heads.numpy()])
         probs = np.zeros(len(heads))
@@ -174,65 +167,15 @@ def score_candidates(model, snapshot: Snapshot, calibration, cfg: PipelineConfig
                              "score": s, "probability": p})
         if progress:
             progress("score", i + 1, len(targets))
-    selected.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))
-    return selected[:cfg.max_edges]
+    return select_predictions([selected], cfg.max_edges)
+
+
+def select_predictions(shards: list[list[dict]], max_edges: int) -> list[dict]:
+    """Merge shard outputs: most probable first (ties broken by ids, so the order is reproducible), capped."""
+    merged = [p for shard in shards for p in shard]
+    merged.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))
+    return merged[:max_edges]
 
 
 def explain_briefly(pred: dict) -> str:
     return f"text+graph model: top-k {pred['rel_type']} candidate, calibrated p={pred['probability']:.2f}"
-
-
-# ---- the chain -----------------------------------------------------------------------------------------------
-
-def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, run_id: str | None = None,
-                 progress: ProgressFn | None = None) -> RunResult:
-    run_id = run_id or new_run_id()
-    out = run_dir(settings.runs_dir, run_id)
-    name = model_name(cfg.train)
-    write_json(out / "config.json", {"run_id": run_id, "graph": store.graph_name, "backend": store.backend,
-                                     "model": name, **cfg.model_dump()})
-    clock = StageClock()
-    timings, lap = clock.timings, clock.lap
-
-    snapshot = export_snapshot(store, labels=cfg.labels, rel_types=cfg.rel_types, page_size=settings.page_size,
-                               progress=progress)
-    if snapshot.edge_index.shape[1] == 0:
-        raise KgpError(f"graph {store.graph_name!r} ({store.backend}) has no asserted relationships to learn from; "
-                       "load data with `kgp ingest PATH` (or check KGP_GRAPH / the labels and types chosen)")
-    snapshot = prepare_splits(snapshot, cfg)
-    snapshot.save(out / "snapshot.pt")
-    lap("export")
-    snapshot_hash = snapshot.content_hash()
-    record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics={}, counts={}, status="running",
-               snapshot_hash=snapshot_hash, method="text+gnn")
-    try:
-        feature_stats: dict = {}
-        text_x = featurize(snapshot, settings, cfg.train, progress, feature_stats)
-        lap("featurize")
-        result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
-        torch.save(result.model.state_dict(), out / "model.pt")
-        lap("train")
-        calibration_model, calibration = calibrate(result.model, snapshot, cfg)
-        write_json(out / "calibration.json", {**calibration, **calibration_model.to_dict(snapshot.rel_names)})
-        lap("calibrate")
-        predictions = score_candidates(result.model, snapshot, calibration_model, cfg, progress)
-        for p in predictions:
-            p["evidence"] = explain_briefly(p)
-        (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
-        lap("score")
-        written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
-                                    batch_size=settings.write_batch_size, progress=progress)
-        lap("writeback")
-    except BaseException:
-        # Leave an honest trace: the run node says failed, and `kgp runs retract` removes any partial edges.
-        run_statement(store, "runs/set_status", {"run_id": run_id, "status": "failed"})
-        raise
-    metrics = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
-               "stopped_reason": result.stopped_reason, "calibration": calibration, "features": feature_stats,
-               "timings_s": timings}
-    counts = {"predicted": len(predictions), "written_per_type": written, "nodes": snapshot.num_nodes,
-              "edges": int(snapshot.edge_index.shape[1])}
-    write_json(out / "metrics.json", {**metrics, "history": result.history})
-    record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics=metrics, counts=counts,
-               status="completed", snapshot_hash=snapshot_hash, method="text+gnn")
-    return RunResult(run_id, out, name, metrics, counts, timings, predictions)

@@ -34,17 +34,51 @@ class Settings(BaseSettings):
     neo4j_username: str = Field("neo4j", alias="NEO4J_USERNAME")
     neo4j_password: str = Field("", alias="NEO4J_PASSWORD")
     neo4j_database: str = Field("neo4j", alias="NEO4J_DATABASE")
+    # The driver's own retry window for a transaction; workers add Celery retries with backoff on top.
+    neo4j_retry_s: float = Field(15.0, ge=0.0, alias="KGP_NEO4J_RETRY_S")
 
     embed_model: str = Field(default_factory=default_embedding_model, alias="KGP_EMBED_MODEL")
     embed_batch_size: int = Field(128, alias="KGP_EMBED_BATCH_SIZE")
     write_batch_size: int = Field(2000, alias="KGP_WRITE_BATCH_SIZE")
     page_size: int = Field(10000, alias="KGP_PAGE_SIZE")
+    write_pause_s: float = Field(0.0, ge=0.0, alias="KGP_WRITE_PAUSE_S",
+                                 description="sleep between write-back batches, to leave a serving database room")
+
+    # Workers. Broker and results default to the embedded FalkorDB's redis-server, logical databases 1 and 2
+    # (the graphs live in 0); docker-compose.yml points them at its redis service.
+    broker_url: str | None = Field(None, alias="KGP_BROKER_URL")
+    result_backend: str | None = Field(None, alias="KGP_RESULT_BACKEND")
+    # Redis redelivers an unacknowledged task after this many seconds: it must exceed the longest task
+    # (training: the time budget plus evaluation), or a running task is started a second time elsewhere.
+    visibility_timeout_s: int = Field(7200, ge=1, alias="KGP_VISIBILITY_TIMEOUT_S")
+    task_max_retries: int = Field(5, ge=0, alias="KGP_TASK_MAX_RETRIES")
+    retry_backoff_max_s: int = Field(120, ge=1, alias="KGP_RETRY_BACKOFF_MAX_S")
+    score_shards: int = Field(4, ge=1, le=256, alias="KGP_SCORE_SHARDS")
+    schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
+                                           description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
 
     @property
     def backend(self) -> str:
         if self.store == "auto":
             return "neo4j" if self.neo4j_uri else "falkordb"
         return self.store
+
+    @property
+    def graph_name(self) -> str:
+        """The graph a job works on: the FalkorDB graph key, or the Neo4j database."""
+        return self.neo4j_database if self.backend == "neo4j" else self.graph
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"redis://{self.falkordb_host}:{self.falkordb_port}/1"
+
+    @property
+    def results(self) -> str:
+        return self.result_backend or f"redis://{self.falkordb_host}:{self.falkordb_port}/2"
+
+    @property
+    def broker_is_embedded(self) -> bool:
+        return self.broker_url is None
 
     @property
     def falkordb_dir(self) -> Path:

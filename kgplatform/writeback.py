@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -13,10 +14,13 @@ Progress = Callable[[str, int, int], None]
 
 
 def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str, model: str, method: str,
-                      batch_size: int = 2000, progress: Progress | None = None) -> dict[str, int]:
+                      batch_size: int = 2000, pause_s: float = 0.0,
+                      progress: Progress | None = None) -> dict[str, int]:
     """predictions: [{head, rel_type, tail, score, probability, evidence}] (domain ids).
 
-    MERGE on (head, type, tail, run_id): writing the same run twice gives the same graph.
+    MERGE on (head, type, tail, run_id): writing the same run twice gives the same graph, so a write-back
+    interrupted at any batch can simply be run again. pause_s sleeps between batches to leave a serving
+    database room (KGP_WRITE_PAUSE_S).
     """
     _, declared_types = declared_schema(store)
     by_type = defaultdict(list)
@@ -30,6 +34,8 @@ def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str
         def advance(n: int) -> None:
             nonlocal done
             done += n
+            if pause_s:
+                time.sleep(pause_s)
             if progress:
                 progress("write-back", done, len(predictions))
         written[rel_type] = write_rows(store, "writeback/merge_predicted", rows, batch_size=batch_size,

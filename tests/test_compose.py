@@ -119,10 +119,9 @@ def test_python_services_point_at_the_compose_stores(compose: dict, name: str) -
 
 def test_worker_commands_and_gpu_profile(compose: dict) -> None:
     services = compose["services"]
-    for name, queue in (("worker-cpu", "cpu"), ("worker-gpu", "gpu")):
-        command = services[name]["command"]
-        command = command if isinstance(command, str) else " ".join(command)
-        assert command == f"kgp worker --queues {queue}"
+    cpu = " ".join(services["worker-cpu"]["command"])
+    assert cpu == "kgp worker --queues ${KGP_CPU_WORKER_QUEUES:-cpu,gpu} --concurrency ${KGP_WORKER_CONCURRENCY:-2}"
+    assert " ".join(services["worker-gpu"]["command"]) == "kgp worker --queues gpu --concurrency 1"
     assert "profiles" not in services["worker-cpu"]
     gpu = services["worker-gpu"]
     assert gpu["profiles"] == ["gpu"]

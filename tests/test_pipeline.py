@@ -12,7 +12,8 @@ import pytest
 from kgplatform.demo_catalog import generate_catalog, write_dataset
 from kgplatform.ingest import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig, run_pipeline
+from kgplatform.pipeline import PipelineConfig
+from kgplatform.run_steps import run_pipeline
 from kgplatform.runs import show_run
 from kgplatform.store import open_store
 from kgplatform.writeback import write_predictions

@@ -127,7 +127,8 @@ def test_writeback_refuses_undeclared_and_hostile_types(loaded):
 
 def test_pipeline_on_an_empty_graph_says_what_to_do(store, settings):
     from kgplatform.errors import KgpError
-    from kgplatform.pipeline import PipelineConfig, run_pipeline
+    from kgplatform.pipeline import PipelineConfig
+    from kgplatform.run_steps import run_pipeline
 
     with pytest.raises(KgpError, match="no asserted relationships to learn from; load data with `kgp ingest"):
         run_pipeline(store, settings, PipelineConfig())

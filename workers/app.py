@@ -1,32 +1,65 @@
-"""The Celery app: broker and results on Redis.
+"""The Celery app: broker and results on Redis, routes, reliability settings and the beat schedule.
 
-Default: the embedded FalkorDB's own redis-server, on logical databases 1 and 2 (the graph lives in 0).
-Production: the `redis` service of docker-compose.yml via KGP_BROKER_URL / KGP_RESULT_BACKEND.
+Default broker: the embedded FalkorDB's own redis-server, logical databases 1 (messages) and 2 (results, job
+records, locks); the graphs live in 0. Production: the `redis` service of docker-compose.yml through
+KGP_BROKER_URL / KGP_RESULT_BACKEND.
 """
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
+from celery.signals import worker_init
 
 from kgplatform.settings import Settings
 
 
-def broker_urls(settings: Settings) -> tuple[str, str]:
-    base = f"redis://{settings.falkordb_host}:{settings.falkordb_port}"
-    return (os.environ.get("KGP_BROKER_URL", f"{base}/1"), os.environ.get("KGP_RESULT_BACKEND", f"{base}/2"))
+def make_app(settings: Settings) -> Celery:
+    app = Celery("kgplatform", broker=settings.broker, backend=settings.results, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,  # acknowledged when done: a task whose worker dies is delivered again
+        task_reject_on_worker_lost=True,  # ...also when only its pool process died
+        worker_prefetch_multiplier=1,  # long tasks: never hoard messages another worker could run
+        task_track_started=True,
+        task_send_sent_event=True,
+        worker_send_task_events=True,  # Flower sees the tasks (and their task-progress events)
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_extended=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Look for unacknowledged messages of dead workers often enough to honour a short visibility timeout.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 4)),
+            "unacked_restore_throttle": 1,
+        },
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        task_default_queue="cpu",
+        task_routes={"workers.tasks.train": {"queue": "gpu"}, "workers.tasks.*": {"queue": "cpu"}},
+        beat_schedule=beat_schedule(settings),
+    )
+    return app
 
 
-broker, backend = broker_urls(Settings())
-app = Celery("kgplatform", broker=broker, backend=backend)
-app.conf.update(
-    task_acks_late=True,  # a task whose worker dies is redelivered
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,  # long tasks: never hoard messages
-    task_track_started=True,
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    task_routes={"workers.tasks.train": {"queue": "gpu"}, "workers.tasks.*": {"queue": "cpu"}},
-)
+def beat_schedule(settings: Settings) -> dict:
+    schedule = {
+        # Release locks and mark runs of jobs that ended without their failure handler (a lost worker).
+        "reconcile-jobs": {"task": "workers.tasks.reconcile_jobs", "schedule": 600.0},
+    }
+    if settings.schedule_pipeline_hours > 0:
+        schedule["complete-graph"] = {"task": "workers.tasks.scheduled_pipeline",
+                                      "schedule": settings.schedule_pipeline_hours * 3600.0}
+    return schedule
+
+
+app = make_app(Settings())
+
+
+@worker_init.connect
+def start_embedded_broker(**_) -> None:
+    """`celery -A workers worker` on the default broker: the embedded server must be up before connecting."""
+    settings = Settings()
+    if settings.broker_is_embedded:
+        from kgplatform.store import embedded_server
+
+        embedded_server(settings).start()

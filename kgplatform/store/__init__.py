@@ -20,7 +20,7 @@ def open_store(settings: Settings, *, graph: str | None = None) -> GraphStore:
         if not settings.neo4j_uri:
             raise ValueError("KGP_STORE=neo4j needs NEO4J_URI")
         return Neo4jStore(settings.neo4j_uri, settings.neo4j_username, settings.neo4j_password,
-                          settings.neo4j_database)
+                          settings.neo4j_database, retry_s=settings.neo4j_retry_s)
     from .falkordb import FalkorStore
 
     embedded_server(settings).start()

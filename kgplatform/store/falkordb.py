@@ -11,7 +11,7 @@ from falkordb.node import Node
 from falkordb.path import Path as FPath
 
 from .. import cypher_files
-from ..errors import StoreError
+from ..errors import StoreError, TransientStoreError
 
 TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
@@ -29,7 +29,7 @@ class FalkorStore:
             run = self._graph.ro_query if read_only else self._graph.query
             result = run(text, params or {})
         except TRANSIENT as exc:
-            raise StoreError(f"FalkorDB unreachable: {exc}") from exc
+            raise TransientStoreError(f"FalkorDB unreachable: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             if read_only and "empty key" in str(exc):
                 self._graph.query("RETURN 1")  # a read of a graph never written: create it empty, then read

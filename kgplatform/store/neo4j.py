@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from .. import cypher_files
-from ..errors import StoreError
+from ..errors import StoreError, TransientStoreError
 
 
 class Neo4jStore:
     backend = "neo4j"
 
-    def __init__(self, uri: str, username: str, password: str, database: str):
+    def __init__(self, uri: str, username: str, password: str, database: str, retry_s: float = 15.0):
         import neo4j
 
         self._neo4j = neo4j
         self.graph_name = database
         self._database = database
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=(username, password))
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=(username, password), max_transaction_retry_time=retry_s)
 
     def query(self, text: str, params: dict | None = None, *, read_only: bool = False) -> list[dict]:
         exc_types = self._neo4j.exceptions
@@ -31,7 +31,9 @@ class Neo4jStore:
                                                        routing_=self._neo4j.RoutingControl.WRITE)
             return [_plain(r.data()) for r in records]
         except (exc_types.ServiceUnavailable, exc_types.SessionExpired) as exc:
-            raise StoreError(f"Neo4j unreachable: {exc}") from exc
+            raise TransientStoreError(f"Neo4j unreachable: {exc}") from exc
+        except exc_types.TransientError as exc:  # deadlocks, leader switches, memory pressure: retry later
+            raise TransientStoreError(f"Neo4j asks to retry: {exc.message}") from exc
         except exc_types.Neo4jError as exc:
             raise StoreError(f"Neo4j refused the statement: {exc.message}\n--- statement ---\n{text[:2000]}") from exc
 

@@ -1,0 +1,164 @@
+"""`kgp worker` and `kgp jobs ...`: run Celery workers, and submit, follow, list and cancel pipeline jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .settings import Settings
+
+jobs_app = typer.Typer(help="Pipeline jobs on the Celery workers.", no_args_is_help=True)
+submit_app = typer.Typer(help="Queue a job.", no_args_is_help=True)
+jobs_app.add_typer(submit_app, name="submit")
+console = Console(stderr=True)
+out = Console()
+ENDED = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def ready_settings() -> Settings:
+    """Settings of this process; the embedded server is started when it is the broker."""
+    settings = Settings()
+    if settings.broker_is_embedded:
+        from .store import embedded_server
+
+        embedded_server(settings).start()
+    return settings
+
+
+def emit_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (export, features, scoring, "
+                                      "write-back) and/or gpu (training)"),
+           concurrency: int = typer.Option(1, help="processes in this worker's pool"),
+           loglevel: str = typer.Option("INFO"),
+           name: str = typer.Option("", help="node name (default kgp-<pid>@<host>)")):
+    """Run a Celery worker (the same as `celery -A workers worker -Q QUEUES`)."""
+    settings = ready_settings()
+    from workers.app import app
+
+    node = name or f"kgp-{os.getpid()}@%h"
+    console.print(f"worker {node} on queues {queues}; broker {settings.broker}", markup=False)
+    app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", node, "-E"])
+
+
+@submit_app.command("pipeline")
+def submit_pipeline(time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
+                    target_precision: float = typer.Option(0.9, help="precision on validation of written edges"),
+                    max_edges: int = typer.Option(10000, help="cap on edges written by this run"),
+                    top_k: int = typer.Option(10, help="candidates per head and relation"),
+                    rel_type: list[str] = typer.Option([], "--rel-type", help="learn from these types (default all)"),
+                    target: list[str] = typer.Option([], "--target", help="predict these types (default all)"),
+                    no_text: bool = typer.Option(False, "--no-text", help="graph only: no text features"),
+                    shards: int = typer.Option(0, help="score shards (default KGP_SCORE_SHARDS)"),
+                    follow: bool = typer.Option(False, "--follow", help="show live progress until the job ends"),
+                    as_json: bool = typer.Option(False, "--json", help='print {"job_id": ...}')):
+    """Queue export -> featurize -> train -> score (sharded) -> write-back for the configured graph."""
+    from workers import jobs
+
+    from .cli import pipeline_config
+
+    settings = ready_settings()
+    cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
+    record = jobs.submit_pipeline(settings, cfg, num_shards=shards or None)
+    if as_json:
+        emit_json({"job_id": record["job_id"], "run_id": record["run_id"], "graph": record["graph"]})
+    else:
+        out.print(f"submitted job {record['job_id']} on graph {record['graph']!r} "
+                  f"({record['num_shards']} score shards); follow it: kgp jobs status {record['job_id']} --follow",
+                  markup=False)
+    if follow:
+        raise typer.Exit(follow_job(settings, record["job_id"]))
+
+
+@jobs_app.command("status")
+def status(job_id: str, follow: bool = typer.Option(False, "--follow", help="live progress until the job ends"),
+           as_json: bool = typer.Option(False, "--json")):
+    """State (Celery's name), step, and progress of a job."""
+    from workers import jobs
+
+    settings = ready_settings()
+    if follow:
+        raise typer.Exit(follow_job(settings, job_id))
+    info = jobs.job_status(settings, job_id)
+    emit_json(info) if as_json else print_status(info)
+
+
+def follow_job(settings: Settings, job_id: str, poll_s: float = 0.5) -> int:
+    """A live bar per step until the job ends; exit code 0 on SUCCESS, 1 otherwise."""
+    from workers import jobs
+
+    bars = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+    tasks: dict[str, int] = {}
+    with bars:
+        while True:
+            info = jobs.job_status(settings, job_id)
+            for step in info["steps"]:
+                if step["step"] not in tasks:
+                    tasks[step["step"]] = bars.add_task(step["step"], total=None)
+                if step["state"] == "SUCCESS":
+                    bars.update(tasks[step["step"]], total=1, completed=1, description=f"{step['step']} done")
+            if info["step"] in tasks and info["progress"]["total"]:
+                bars.update(tasks[info["step"]], total=info["progress"]["total"],
+                            completed=info["progress"]["current"],
+                            description=f"{info['step']}: {info['stage']}"[:28])
+            if info["state"] in ENDED:
+                break
+            time.sleep(poll_s)
+    print_status(info)
+    return 0 if info["state"] == "SUCCESS" else 1
+
+
+def print_status(info: dict) -> None:
+    p = info["progress"]
+    shown = f" {p['current']}/{p['total']}" if p["total"] else ""
+    out.print(f"job {info['job_id']} [{info['graph']}]: {info['state']} at {info['step']} ({info['stage']}{shown})",
+              markup=False)
+    if info.get("error"):
+        out.print(f"error: {info['error']}", markup=False)
+    if info["state"] == "SUCCESS" and info.get("result"):
+        out.print(f"wrote {info['result'].get('predicted')} edges {info['result'].get('written_per_type')}; "
+                  f"inspect: kgp runs show {info['run_id']}", markup=False)
+    if info["state"] in ("FAILURE", "REVOKED"):
+        out.print(f"clean up any partial edges: kgp runs retract {info['run_id']}", markup=False)
+
+
+@jobs_app.command("list")
+def list_jobs(limit: int = typer.Option(20), as_json: bool = typer.Option(False, "--json")):
+    """Recent jobs, newest first."""
+    from workers import jobs
+
+    rows = jobs.list_jobs(ready_settings(), limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("job", "graph", "state", "step", "progress", "submitted (UTC)")
+    for r in rows:
+        p = r["progress"]
+        table.add_row(r["job_id"], r["graph"], r["state"], r["step"], f"{p['current']}/{p['total']}",
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["submitted_at"])))
+    out.print(table)
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: str, as_json: bool = typer.Option(False, "--json")):
+    """Stop a job: queued steps are revoked, the running one stops at its next progress report."""
+    from workers import jobs
+
+    report = jobs.cancel_job(ready_settings(), job_id)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"cancelled job {job_id}: {report['revoked_tasks']} tasks revoked"
+              + (f"; {report['running_step']} stops at its next progress report" if report["running_step"] else "")
+              + f". The run is marked 'cancelled'; remove any edges it wrote with: kgp runs retract {report['run_id']}",
+              markup=False)

@@ -1,0 +1,246 @@
+"""Pipeline jobs as users see them: submit, status, list, cancel; plus the one-job-per-graph lock.
+
+A job is one run: its id is the run id, and its tasks have fixed ids `<job>.export`, `<job>.featurize`,
+`<job>.train`, `<job>.score-NNN`, `<job>.writeback`, so status is read straight from Celery's result backend.
+A small record per job (graph, shards, submit time, cancelled) and the locks live in the result backend's Redis.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+
+import redis
+from celery import Celery, chain, chord, group
+
+from kgplatform.errors import JobError
+from kgplatform.pipeline import PipelineConfig
+from kgplatform.runs import new_run_id
+from kgplatform.settings import Settings
+from workers.app import app as default_app
+from workers.app import make_app
+
+JOBS_INDEX = "kgp:jobs"
+RECORD_TTL_S = 30 * 24 * 3600
+LOCK_TTL_S = 7 * 24 * 3600  # a safety net only: a lock whose job has ended is taken over at once
+TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+STEPS = ("export", "featurize", "train", "score", "writeback")
+
+# Delete the lock only if this job still holds it (never another job's).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+@functools.lru_cache(maxsize=8)
+def _app_for(broker: str, results: str, settings_json: str) -> Celery:
+    return make_app(Settings.model_validate_json(settings_json))
+
+
+def celery_app(settings: Settings) -> Celery:
+    """The Celery app for these settings' broker (the worker's own app when they match, as they do in use)."""
+    if (settings.broker, settings.results) == (default_app.conf.broker_url, default_app.conf.result_backend):
+        return default_app
+    return _app_for(settings.broker, settings.results, settings.model_dump_json(by_alias=True))
+
+
+def client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.results, decode_responses=True)
+
+
+def record_key(job_id: str) -> str:
+    return f"kgp:job:{job_id}"
+
+
+def lock_key(graph: str) -> str:
+    return f"kgp:lock:pipeline:{graph}"
+
+
+def task_id(job_id: str, step: str, shard: int | None = None) -> str:
+    return f"{job_id}.{step}" if shard is None else f"{job_id}.{step}-{shard:03d}"
+
+
+def get_record(settings: Settings, job_id: str) -> dict:
+    raw = client(settings).get(record_key(job_id))
+    if raw is None:
+        raise JobError(f"no job {job_id!r} (records are kept {RECORD_TTL_S // 86400} days); `kgp jobs list` shows "
+                       "the jobs")
+    return json.loads(raw)
+
+
+# ---- submit ------------------------------------------------------------------------------------------------------
+
+def submit_pipeline(settings: Settings, cfg: PipelineConfig, *, graph: str | None = None,
+                    num_shards: int | None = None) -> dict:
+    """Queue export -> featurize -> train -> chord(score shards) -> write-back; refuse if the graph is busy."""
+    app = celery_app(settings)
+
+    def step(name: str, task_id: str, **kwargs):
+        return app.signature(f"workers.tasks.{name}", kwargs={**ids, **kwargs}, immutable=True).set(task_id=task_id)
+
+    graph = graph or settings.graph_name
+    num_shards = num_shards or settings.score_shards
+    job_id = new_run_id()
+    acquire_lock(settings, graph, job_id)
+    record = {"job_id": job_id, "run_id": job_id, "graph": graph, "num_shards": num_shards,
+              "submitted_at": time.time(), "cancelled": False, "config": cfg.model_dump()}
+    r = client(settings)
+    r.set(record_key(job_id), json.dumps(record), ex=RECORD_TTL_S)
+    r.zadd(JOBS_INDEX, {job_id: record["submitted_at"]})
+    ids = {"job_id": job_id, "graph": graph}
+    scores = group(step("score", task_id(job_id, "score", i), shard=i, num_shards=num_shards)
+                   for i in range(num_shards))
+    workflow = chain(
+        step("export", task_id(job_id, "export"), config=cfg.model_dump()),
+        step("featurize", task_id(job_id, "featurize")),
+        step("train", task_id(job_id, "train")),
+        chord(scores, step("writeback", task_id(job_id, "writeback"), num_shards=num_shards)),
+    )
+    try:
+        workflow.apply_async()
+    except Exception:
+        release_lock(settings, graph, job_id)
+        r.delete(record_key(job_id))
+        r.zrem(JOBS_INDEX, job_id)
+        raise
+    return record
+
+
+def acquire_lock(settings: Settings, graph: str, job_id: str) -> None:
+    r = client(settings)
+    key = lock_key(graph)
+    if r.set(key, job_id, nx=True, ex=LOCK_TTL_S):
+        return
+    holder = r.get(key)
+    if holder is not None:
+        try:
+            holder_status = job_status(settings, holder)
+        except JobError:  # the holder's record expired: the lock is stale
+            holder_status = {"state": "FAILURE"}
+        if holder_status["state"] not in TERMINAL:
+            raise JobError(
+                f"graph {graph!r} already has a pipeline job running: {holder} ({holder_status['state']}, step "
+                f"{holder_status['step']}). One training job per graph at a time: follow it with "
+                f"`kgp jobs status {holder} --follow`, or cancel it with `kgp jobs cancel {holder}`.")
+    with r.pipeline() as pipe:  # take over the stale lock unless someone else did meanwhile
+        try:
+            pipe.watch(key)
+            if pipe.get(key) != holder:
+                raise redis.WatchError
+            pipe.multi()
+            pipe.set(key, job_id, ex=LOCK_TTL_S)
+            pipe.execute()
+        except redis.WatchError:
+            raise JobError(f"graph {graph!r}: another job was submitted at the same moment; try again") from None
+
+
+def release_lock(settings: Settings, graph: str, job_id: str) -> bool:
+    return bool(client(settings).eval(_RELEASE, 1, lock_key(graph), job_id))
+
+
+def lock_holder(settings: Settings, graph: str) -> str | None:
+    return client(settings).get(lock_key(graph))
+
+
+# ---- status ------------------------------------------------------------------------------------------------------
+
+def step_metas(settings: Settings, job_id: str, num_shards: int) -> list[tuple[str, list[dict]]]:
+    """Each step's task meta ({task_id, status, result}) straight from the result backend (no result objects:
+    they subscribe to pub/sub channels a short-lived CLI never needs)."""
+    backend = celery_app(settings).backend
+
+    def meta(step, shard=None):
+        tid = task_id(job_id, step, shard)
+        return {"task_id": tid, **backend.get_task_meta(tid)}
+
+    return [("export", [meta("export")]), ("featurize", [meta("featurize")]), ("train", [meta("train")]),
+            ("score", [meta("score", i) for i in range(num_shards)]), ("writeback", [meta("writeback")])]
+
+
+def error_text(result) -> str:
+    if isinstance(result, dict) and "exc_type" in result:
+        message = result.get("exc_message")
+        message = " ".join(map(str, message)) if isinstance(message, (list, tuple)) else str(message)
+        return f"{result['exc_type']}: {message}"
+    return str(result)
+
+
+def step_state(metas: list[dict]) -> tuple[str, dict]:
+    """One state for a step (shards: all done -> SUCCESS, any failed -> FAILURE, else the busiest state)."""
+    states = [m["status"] for m in metas]
+    if all(s == "SUCCESS" for s in states):
+        return "SUCCESS", {"current": len(states), "total": len(states)}
+    for bad in ("FAILURE", "REVOKED"):
+        if bad in states:
+            return bad, {"error": error_text(metas[states.index(bad)]["result"])}
+    if len(metas) == 1:
+        result = metas[0]["result"]
+        return states[0], (result if states[0] == "PROGRESS" and isinstance(result, dict) else {})
+    done = states.count("SUCCESS")
+    busy = next((s for s in ("PROGRESS", "RETRY", "STARTED") if s in states), "PENDING")
+    return ("PROGRESS" if done and busy == "PENDING" else busy), {"stage": "score shards", "current": done,
+                                                                  "total": len(states)}
+
+
+def job_status(settings: Settings, job_id: str) -> dict:
+    """Celery's state for the job as a whole, the step it is at, and that step's progress."""
+    record = get_record(settings, job_id)
+    steps, state, step, detail = [], None, None, {}
+    metas = step_metas(settings, job_id, record["num_shards"])
+    for name, step_meta in metas:
+        s, info = step_state(step_meta)
+        steps.append({"step": name, "state": s})
+        if state is None and s != "SUCCESS":
+            state, step, detail = s, name, info
+    if state is None:
+        state, step = "SUCCESS", "done"
+        detail = {"current": 1, "total": 1}
+    elif state == "PENDING" and step != "export":
+        state = "STARTED"  # earlier steps finished; the next one waits in its queue
+    if record.get("cancelled") and state not in ("SUCCESS", "FAILURE"):
+        state = "REVOKED"
+    out = {"job_id": job_id, "run_id": record["run_id"], "graph": record["graph"], "state": state, "step": step,
+           "stage": detail.get("stage", step),
+           "progress": {"current": int(detail.get("current", 0)), "total": int(detail.get("total", 0))},
+           "steps": steps, "num_shards": record["num_shards"], "submitted_at": record["submitted_at"],
+           "cancelled": bool(record.get("cancelled"))}
+    if "error" in detail:
+        out["error"] = detail["error"]
+    if state == "SUCCESS":
+        out["result"] = metas[-1][1][0]["result"]
+    return out
+
+
+def list_jobs(settings: Settings, limit: int = 50) -> list[dict]:
+    r = client(settings)
+    out = []
+    for job_id in r.zrevrange(JOBS_INDEX, 0, limit - 1):
+        try:
+            out.append(job_status(settings, job_id))
+        except JobError:
+            r.zrem(JOBS_INDEX, job_id)  # record expired
+    return out
+
+
+# ---- cancel ------------------------------------------------------------------------------------------------------
+
+def is_cancelled(settings: Settings, job_id: str) -> bool:
+    raw = client(settings).get(record_key(job_id))
+    return bool(raw and json.loads(raw).get("cancelled"))
+
+
+def cancel_job(settings: Settings, job_id: str) -> dict:
+    """Flag the job, revoke its queued tasks; the running step stops at its next progress report.
+
+    The worker that stops it (or discards a revoked task) marks the run 'cancelled' and releases the lock.
+    """
+    status = job_status(settings, job_id)
+    if status["state"] in TERMINAL:
+        raise JobError(f"job {job_id} has already ended ({status['state']}); nothing to cancel")
+    record = get_record(settings, job_id)
+    record["cancelled"] = True
+    client(settings).set(record_key(job_id), json.dumps(record), keepttl=True)
+    ids = [m["task_id"] for _, step_meta in step_metas(settings, job_id, record["num_shards"]) for m in step_meta
+           if m["status"] not in TERMINAL]
+    celery_app(settings).control.revoke(ids)
+    return {"job_id": job_id, "run_id": record["run_id"], "revoked_tasks": len(ids),
+            "running_step": status["step"] if status["state"] in ("STARTED", "PROGRESS", "RETRY") else None}

@@ -1,0 +1,152 @@
+"""Thin Celery tasks: each opens the store if it needs it, runs one step of kgplatform.run_steps, reports progress.
+
+Tasks take ids (job/run id, graph, shard) and return small summaries; artefacts stay in the run directory, which
+all workers share (KGP_HOME). Transient store errors are retried with exponential backoff; anything else fails
+the job at once with its message, and the run is marked failed so `kgp runs retract` can clean it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+
+from celery import Task
+from celery.signals import task_revoked
+
+from kgplatform import run_steps
+from kgplatform.errors import KgpError, TransientStoreError
+from kgplatform.pipeline import PipelineConfig
+from kgplatform.settings import Settings
+from kgplatform.store import open_store
+from workers import jobs
+from workers.app import app
+
+log = logging.getLogger(__name__)
+SETTINGS = Settings()
+REPORT_EVERY_S = 0.5
+
+
+class JobCancelled(KgpError):
+    """The job was cancelled with `kgp jobs cancel`."""
+
+
+@contextmanager
+def store_for(graph: str):
+    store = open_store(SETTINGS, graph=graph)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def end_job(job_id: str, graph: str, run_status: str | None) -> None:
+    """Mark the run (if it exists) and free the graph for the next job; never masks the original error."""
+    if run_status:
+        try:
+            with store_for(graph) as store:
+                run_steps.mark_run(store, job_id, run_status)
+        except Exception as exc:  # the store may be the thing that failed
+            log.warning("job %s: could not mark run %s: %s", job_id, run_status, exc)
+    jobs.release_lock(SETTINGS, graph, job_id)
+
+
+class StepTask(Task):
+    """Base of the pipeline steps: retries, progress reports, cancellation, failure bookkeeping."""
+
+    autoretry_for = (TransientStoreError,)
+    retry_backoff = 2
+    retry_backoff_max = SETTINGS.retry_backoff_max_s
+    retry_jitter = True
+    max_retries = SETTINGS.task_max_retries
+    acks_late = True
+
+    def before_start(self, task_id, args, kwargs):
+        if jobs.is_cancelled(SETTINGS, kwargs["job_id"]):
+            raise JobCancelled(f"job {kwargs['job_id']} was cancelled")
+
+    def progress(self, job_id: str, step: str):
+        """A ProgressFn that becomes update_state('PROGRESS') and a task-progress event, at most every 0.5 s."""
+        last = 0.0
+
+        def report(stage: str, current: int, total: int, info: dict | None = None) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < REPORT_EVERY_S and current < total:
+                return
+            last = now
+            if jobs.is_cancelled(SETTINGS, job_id):
+                raise JobCancelled(f"job {job_id} was cancelled during {step} ({stage} {current}/{total})")
+            meta = {"job_id": job_id, "step": step, "stage": stage, "current": current, "total": total}
+            self.update_state(state="PROGRESS", meta=meta)
+            self.send_event("task-progress", **meta)
+
+        return report
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        status = "cancelled" if isinstance(exc, JobCancelled) else "failed"
+        end_job(kwargs["job_id"], kwargs["graph"], status)
+
+
+@task_revoked.connect
+def on_revoked(request=None, **_) -> None:
+    """A cancelled job's queued task was discarded: do the bookkeeping its on_failure would have done."""
+    kwargs = getattr(request, "kwargs", None) or {}
+    if "job_id" in kwargs and "graph" in kwargs:
+        end_job(kwargs["job_id"], kwargs["graph"], "cancelled")
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.export")
+def export(self, *, job_id: str, graph: str, config: dict) -> dict:
+    with store_for(graph) as store:
+        summary = run_steps.export_step(store, SETTINGS, job_id, PipelineConfig(**config),
+                                        self.progress(job_id, "export"))
+    return {"job_id": job_id, "step": "export", **summary}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.featurize")
+def featurize(self, *, job_id: str, graph: str) -> dict:
+    summary = run_steps.featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
+    return {"job_id": job_id, "step": "featurize", "seconds": summary["seconds"]}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.train")
+def train(self, *, job_id: str, graph: str) -> dict:
+    summary = run_steps.train_step(SETTINGS, job_id, self.progress(job_id, "train"))
+    return {"job_id": job_id, "step": "train", "seconds": summary["seconds"], "test": summary["test"],
+            "best_valid_mrr": summary["best_valid_mrr"]}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.score")
+def score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict:
+    summary = run_steps.score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
+    return {"job_id": job_id, "step": "score", **summary}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.writeback")
+def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
+    with store_for(graph) as store:
+        summary = run_steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
+    jobs.release_lock(SETTINGS, graph, job_id)
+    return {"job_id": job_id, "step": "writeback", **summary}
+
+
+@app.task(name="workers.tasks.reconcile_jobs")
+def reconcile_jobs() -> dict:
+    """Beat: free the locks of jobs that ended without their failure handler running (e.g. a lost message)."""
+    released = []
+    for status in jobs.list_jobs(SETTINGS, limit=500):
+        if status["state"] in ("FAILURE", "REVOKED") and \
+                jobs.lock_holder(SETTINGS, status["graph"]) == status["job_id"]:
+            end_job(status["job_id"], status["graph"], "cancelled" if status["cancelled"] else "failed")
+            released.append(status["job_id"])
+    return {"released": released}
+
+
+@app.task(name="workers.tasks.scheduled_pipeline")
+def scheduled_pipeline() -> dict:
+    """Beat (KGP_SCHEDULE_PIPELINE_HOURS): complete KGP_GRAPH with the default config; skipped if it is busy."""
+    try:
+        return {"submitted": jobs.submit_pipeline(SETTINGS, PipelineConfig())["job_id"]}
+    except KgpError as exc:
+        return {"skipped": str(exc)}
