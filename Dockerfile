@@ -23,8 +23,7 @@ COPY pyproject.toml README.md ./
 COPY kgplatform ./kgplatform
 COPY workers ./workers
 COPY cypher ./cypher
-# flower serves the Celery monitoring UI of the flower service.
-RUN pip install . "flower>=2.0"
+RUN pip install .
 
 RUN useradd --create-home --uid 1000 kgp \
     && mkdir -p /var/lib/kgp \

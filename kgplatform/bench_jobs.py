@@ -65,6 +65,8 @@ def run_on_workers(settings: Settings, cfg: PipelineConfig, workers: int, num_sh
     from workers.process import WorkerProcess
 
     env = worker_env(settings)
+    # Share the cores out between the worker processes (each torch would otherwise use them all).
+    env["KGP_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     client = Settings(**env)
     for url in (client.broker, client.results):
         redis.Redis.from_url(url).flushdb()
@@ -103,7 +105,7 @@ def run_jobs_benchmark(settings: Settings, data: Path, *, time_budget: float, nu
 
     started = time.perf_counter()
     result = run_pipeline(store, settings, cfg, num_shards=num_shards, progress=progress)
-    measured("in-process", 0, result.run_id, time.perf_counter() - started)
+    measured("in-process", 0, result.run_id, time.perf_counter() - started)  # torch's default threads: all cores
     for workers in (1, 2):
         job_id, wall = run_on_workers(settings, cfg, workers, num_shards, settings.home / "bench" / "logs")
         measured(f"queue, {workers} worker{'s' if workers > 1 else ''}", workers, job_id, wall)

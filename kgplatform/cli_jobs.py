@@ -125,6 +125,11 @@ def print_status(info: dict) -> None:
               markup=False)
     if info.get("error"):
         out.print(f"error: {info['error']}", markup=False)
+    waiting = [s["step"] for s in info["steps"] if s["state"] == "PENDING"]
+    if info["state"] in ("PENDING", "STARTED") and waiting and waiting[0] == info["step"]:
+        queue = "gpu" if info["step"] == "train" else "cpu"
+        out.print(f"{info['step']} waits in queue {queue!r}: is a worker consuming it? (`kgp worker --queues "
+                  f"{queue}`)", markup=False)
     if info["state"] == "SUCCESS" and info.get("result"):
         out.print(f"wrote {info['result'].get('predicted')} edges {info['result'].get('written_per_type')}; "
                   f"inspect: kgp runs show {info['run_id']}", markup=False)
@@ -160,5 +165,6 @@ def cancel(job_id: str, as_json: bool = typer.Option(False, "--json")):
         return
     out.print(f"cancelled job {job_id}: {report['revoked_tasks']} tasks revoked"
               + (f"; {report['running_step']} stops at its next progress report" if report["running_step"] else "")
-              + f". The run is marked 'cancelled'; remove any edges it wrote with: kgp runs retract {report['run_id']}",
+              + f". Its run is marked 'cancelled' by the worker that stops it; if it wrote edges, remove them with: "
+                f"kgp runs retract {report['run_id']}",
               markup=False)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(5, ge=0, alias="KGP_TASK_MAX_RETRIES")
     retry_backoff_max_s: int = Field(120, ge=1, alias="KGP_RETRY_BACKOFF_MAX_S")
     score_shards: int = Field(4, ge=1, le=256, alias="KGP_SCORE_SHARDS")
+    # Threads per worker process for torch (0: torch's default, all cores). Several worker processes on one
+    # machine should share the cores out, or they slow each other down.
+    torch_threads: int = Field(0, ge=0, alias="KGP_TORCH_THREADS")
     schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
                                            description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import redis
@@ -21,6 +24,7 @@ from kgplatform.runs import show_run
 from kgplatform.settings import Settings
 from kgplatform.store import open_store
 from workers import jobs
+from tests.conftest import free_port
 from workers.process import WorkerProcess as Worker
 
 # Small, quick runs: the tests are about the queue, not model quality.
@@ -106,7 +110,40 @@ def worker_env(base_settings, tmp_path_factory):
     flush_broker(env)
 
 
-def test_submitted_pipeline_completes_reports_progress_and_writes_its_edges(worker_env, settings, catalog_dir):
+@pytest.fixture
+def flower(worker_env, tmp_path):
+    """Flower on the worker's broker, with its HTTP API open (as compose's flower service runs it)."""
+    env, _ = worker_env
+    port = free_port()
+    log = open(tmp_path / "flower.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers", "flower", f"--port={port}",
+                             "--address=127.0.0.1"], env={**os.environ, **env, "FLOWER_UNAUTHENTICATED_API": "true"},
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthcheck", timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "flower.log").read_text()
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def flower_task(url: str, task_id: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{url}/api/task/info/{task_id}", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError:
+        return None  # Flower has not seen the task yet
+
+
+def test_submitted_pipeline_completes_reports_progress_and_writes_its_edges(worker_env, flower, settings,
+                                                                           catalog_dir):
     env, worker = worker_env
     client = client_settings({**env, "KGP_GRAPH": settings.graph})
     store = loaded_store(settings, catalog_dir)
@@ -118,9 +155,19 @@ def test_submitted_pipeline_completes_reports_progress_and_writes_its_edges(work
         env={**env, "KGP_GRAPH": settings.graph}, capture_output=True, text=True, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
     job_id = json.loads(submitted.stdout)["job_id"]
-    status, seen = wait_for(client, job_id, ended)
+    flower_seen = set()
+
+    def watch_flower(status):  # Flower's view of the training task, alongside ours
+        task = flower_task(flower, f"{job_id}.train")
+        if task:
+            flower_seen.add(task["state"])
+        return ended(status)
+
+    status, seen = wait_for(client, job_id, watch_flower)
     assert status["state"] == "SUCCESS", (status, worker.tail())
     assert ("PROGRESS", "train") in seen, seen  # update_state progress reached the client
+    assert "PROGRESS" in flower_seen, flower_seen  # ... and Flower too, through the task-progress events
+    assert flower_task(flower, f"{job_id}.writeback")["state"] == "SUCCESS"
     assert [s["state"] for s in status["steps"]] == ["SUCCESS"] * 5
     # Every shard ran as its own task, and write-back merged them.
     assert status["num_shards"] == 3
@@ -226,7 +273,7 @@ def test_transient_store_errors_are_retried_with_backoff_then_fail_clearly(base_
     env = job_env(base_settings, KGP_STORE="neo4j", NEO4J_URI="bolt://127.0.0.1:9", KGP_TASK_MAX_RETRIES=2,
                   KGP_NEO4J_RETRY_S=0, KGP_RETRY_BACKOFF_MAX_S=1)
     client = client_settings(env)
-    worker = Worker(env, tmp_path / "worker.log").start()
+    worker = Worker(env, tmp_path / "worker.log", celery_cli=True).start()  # `celery -A workers worker` works too
     try:
         job_id = jobs.submit_pipeline(client, FAST)["job_id"]
         status, seen = wait_for(client, job_id, ended, timeout=120)

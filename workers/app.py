@@ -8,7 +8,7 @@ KGP_BROKER_URL / KGP_RESULT_BACKEND.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 from kgplatform.settings import Settings
 
@@ -63,3 +63,12 @@ def start_embedded_broker(**_) -> None:
         from kgplatform.store import embedded_server
 
         embedded_server(settings).start()
+
+
+@worker_process_init.connect
+def limit_torch_threads(**_) -> None:
+    threads = Settings().torch_threads
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

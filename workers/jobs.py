@@ -8,6 +8,7 @@ A small record per job (graph, shards, submit time, cancelled) and the locks liv
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import time
 
@@ -96,7 +97,10 @@ def submit_pipeline(settings: Settings, cfg: PipelineConfig, *, graph: str | Non
         chord(scores, step("writeback", task_id(job_id, "writeback"), num_shards=num_shards)),
     )
     try:
-        workflow.apply_async()
+        submitted = workflow.apply_async()
+        # Nobody waits on it here: let the result objects go (and unsubscribe) now, not at interpreter exit.
+        del submitted
+        gc.collect()
     except Exception:
         release_lock(settings, graph, job_id)
         r.delete(record_key(job_id))

@@ -14,8 +14,11 @@ from pathlib import Path
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu,gpu", concurrency: int = 1):
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu,gpu", concurrency: int = 1,
+                 celery_cli: bool = False):
+        """celery_cli: start it as `celery -A workers worker` instead of `kgp worker` (both must work)."""
         self.env, self.log_path, self.queues, self.concurrency = env, Path(log_path), queues, concurrency
+        self.celery_cli = celery_cli
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -24,10 +27,14 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
+        if self.celery_cli:
+            command = ["-m", "celery", "-A", "workers", "worker", "-Q", self.queues, "-c", str(self.concurrency),
+                       "-l", "INFO", "-E", "-n", f"celery-{os.getpid()}-{time.monotonic_ns()}@%h"]
+        else:
+            command = ["-m", "kgplatform.cli", "worker", "--queues", self.queues,
+                       "--concurrency", str(self.concurrency), "--loglevel", "INFO"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kgplatform.cli", "worker", "--queues", self.queues,
-             "--concurrency", str(self.concurrency), "--loglevel", "INFO"],
-            env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, *command], env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if b" ready." in self.log_path.read_bytes()[offset:]:
