@@ -32,7 +32,9 @@ def strip_per_relation(metrics: dict) -> dict:
 
 
 def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, use_text: bool = True,
-                 train_cfg: TrainConfig | None = None, progress: ProgressFn | None = None) -> dict:
+                 train_cfg: TrainConfig | None = None, baselines: list[str] = (),
+                 progress: ProgressFn | None = None, log=None) -> dict:
+    """Ours, then each named baseline (bench_baseline.BASELINES) on the same snapshot and budget."""
     from .learn.evaluate import rank_metrics
 
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, use_text=use_text)
@@ -52,6 +54,17 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     unconstrained = rank_metrics(result.model, snapshot, SPLIT_TEST, type_constrained=False,
                                  batch_size=cfg.eval_batch_size)
     lap("evaluate_unconstrained")
+    baseline_reports = {}
+    for name in baselines:
+        from .bench_baseline import run_baseline
+
+        b = run_baseline(name, snapshot, time_budget_s=time_budget, seed=cfg.seed, eval_every=cfg.eval_every,
+                         patience=cfg.patience, eval_batch_size=cfg.eval_batch_size, log=log)
+        baseline_reports[name] = {
+            "test": b.test, "test_unconstrained": strip_per_relation(b.test_unconstrained),
+            "valid": {"best_mrr": b.best_valid_mrr, "best_epoch": b.best_epoch}, "epochs": b.epochs,
+            "train_seconds": round(b.train_seconds, 1), "stopped_reason": b.stopped_reason, "config": b.config}
+        lap(f"baseline {name}")
     dataset = Path(data).resolve().name
     return {
         "dataset": dataset, "backend": store.backend, "graph": store.graph_name,
@@ -60,6 +73,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "test": test,
         "test_unconstrained": strip_per_relation(unconstrained) | {"per_relation": unconstrained["per_relation"]},
         "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch},
+        "baselines": baseline_reports,
         "stopped_reason": result.stopped_reason,
         "time_budget_s": time_budget, "timings_s": timings, "features": feature_stats,
         "config": cfg.model_dump(), "published": {k: {"mrr": v[0], "hits@10": v[1]}
@@ -80,19 +94,29 @@ def render_markdown(reports: list[dict]) -> str:
     lines = ["| dataset | setting | MRR | Hits@1 | Hits@3 | Hits@10 | train budget (s) | wall-clock (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for rep in reports:
-        total = sum(rep["timings_s"].values())
+        total = sum(v for k, v in rep["timings_s"].items() if not k.startswith("baseline"))
         for label, key in (("ours, type-constrained", "test"), ("ours, all entities", "test_unconstrained")):
             m = rep[key]
             lines.append(f"| {rep['dataset']} | {label} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@3']:.3f} | "
                          f"{m['hits@10']:.3f} | {rep['time_budget_s']:.0f} | {total:.0f} |")
+        for name, b in rep.get("baselines", {}).items():
+            for label, key in (("type-constrained", "test"), ("all entities", "test_unconstrained")):
+                m = b[key]
+                lines.append(f"| {rep['dataset']} | {name} (same run, same budget), {label} | {m['mrr']:.3f} | "
+                             f"{m['hits@1']:.3f} | {m['hits@3']:.3f} | {m['hits@10']:.3f} | "
+                             f"{rep['time_budget_s']:.0f} | {rep['timings_s'].get(f'baseline {name}', 0):.0f} |")
         for name, ref in rep["published"].items():
             lines.append(f"| {rep['dataset']} | published {name} | {ref['mrr']:.3f} | | | {ref['hits@10']:.3f} | | |")
     out = ["\n".join(preface + lines), ""]
     for rep in reports:
+        names = list(rep.get("baselines", {}))
         out += [f"### {rep['dataset']}: per relation (type-constrained, filtered, test)", "",
-                "| relation | queries | MRR | Hits@1 | Hits@10 |", "|---|---|---|---|---|"]
+                "| relation | queries | MRR | Hits@1 | Hits@10 |" + "".join(f" {n} MRR |" for n in names),
+                "|---|---|---|---|---|" + "---|" * len(names)]
         for rel, m in sorted(rep["test"]["per_relation"].items(), key=lambda kv: -kv[1]["count"]):
-            out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |")
+            theirs = "".join(f" {rep['baselines'][n]['test']['per_relation'].get(rel, {}).get('mrr', 0):.3f} |"
+                             for n in names)
+            out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |{theirs}")
         stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
         out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "
                 f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.", ""]

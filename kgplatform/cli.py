@@ -220,13 +220,17 @@ def demo(time_budget: float = typer.Option(90.0, help="training wall-clock budge
 
 @bench_app.command("table")
 def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
-                out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here")):
-    """Render benchmark JSON results as one markdown table (with published numbers beside ours)."""
+                out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
+                json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON")):
+    """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
     from .bench import render_markdown
 
-    text = render_markdown([json.loads(p.read_text()) for p in results])
+    reports = [json.loads(p.read_text()) for p in results]
+    text = render_markdown(reports)
     if out_file:
         out_file.write_text(text)
+    if json_file:
+        json_file.write_text(json.dumps(reports, indent=2) + "\n")
     sys.stdout.write(text)
 
 
@@ -234,13 +238,17 @@ def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSO
 def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
                    time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),
                    no_text: bool = typer.Option(False, "--no-text"),
+                   baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
+                                                      "snapshot and budget: pykeen-complex, pykeen-rotate "
+                                                      "(needs the bench extra: pip install -e .[bench])"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    as_json: bool = typer.Option(False, "--json")):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
     from .bench import run_linkpred
 
     with RichProgress(console, enabled=not as_json) as progress:
-        report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, progress=progress)
+        report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, baselines=baseline,
+                              progress=progress, log=lambda line: console.print(line, markup=False))
     if out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(report, indent=2) + "\n")
