@@ -23,6 +23,13 @@ PUBLISHED = {
 }
 
 
+# Our model with one kind of input removed, trained on the same snapshot under the same budget.
+ABLATIONS = {
+    "text only": {"learned_embeddings": False, "encoder": "none"},  # text projection + decoder, no graph input
+    "graph only": {"use_text": False},  # learned embeddings + CompGCN, no text
+}
+
+
 def graph_name_for(data: Path) -> str:
     return "bench_" + re.sub(r"[^A-Za-z0-9_]", "_", Path(data).resolve().name)
 
@@ -31,13 +38,39 @@ def strip_per_relation(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "per_relation"}
 
 
+def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig) -> tuple[dict | None, dict]:
+    """(triple classification on the dataset's verified negatives, or None without negatives files;
+    the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See bench_classify."""
+    import torch
+
+    from .bench_classify import calibration_test_report, classification_report
+    from .learn.index import train_edges
+    from .pipeline import PipelineConfig, calibrate
+
+    pcfg = PipelineConfig(train=cfg)
+    model.eval()
+    with torch.no_grad():
+        z = model.encode(*train_edges(snapshot))
+    classification = classification_report(model, z, snapshot, data)
+    fitted = calibrate(model, snapshot, pcfg)  # (calibration, report, ...)
+    calibration_test = calibration_test_report(model, z, snapshot, fitted[0], k=pcfg.top_k,
+                                               type_constrained=cfg.type_constrained)
+    calibration_test["valid"] = fitted[1]["summary"]
+    calibration_test["target_precision"] = pcfg.target_precision
+    calibration_test["precision_confidence"] = getattr(pcfg, "precision_confidence", None)
+    return classification, calibration_test
+
+
 def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, use_text: bool = True,
                  train_cfg: TrainConfig | None = None, baselines: list[str] = (),
-                 progress: ProgressFn | None = None, log=None) -> dict:
+                 ablations: list[str] = (), progress: ProgressFn | None = None, log=None) -> dict:
     """Ours, then each named baseline (bench_baseline.BASELINES) on the same snapshot and budget."""
     from .learn.evaluate import rank_metrics
 
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, use_text=use_text)
+    unknown = [a for a in ablations if a not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {', '.join(map(repr, unknown))}; choose from {', '.join(ABLATIONS)}")
     store = open_store(settings, graph=graph_name_for(data))
     clock = StageClock()
     timings, lap = clock.timings, clock.lap
@@ -54,6 +87,17 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     unconstrained = rank_metrics(result.model, snapshot, SPLIT_TEST, type_constrained=False,
                                  batch_size=cfg.eval_batch_size)
     lap("evaluate_unconstrained")
+    classification, calibration_test = write_back_decisions(result.model, snapshot, data, cfg)
+    lap("classify+calibrate")
+    ablation_reports = {}
+    for name in ablations:
+        variant = cfg.model_copy(update=ABLATIONS[name])
+        variant_result, variant_test = train_and_evaluate(snapshot, text_x, variant, progress)
+        ablation_reports[name] = {"test": variant_test, "config": ABLATIONS[name],
+                                  "valid": {"best_mrr": variant_result.best_valid_mrr,
+                                            "best_epoch": variant_result.best_epoch},
+                                  "stopped_reason": variant_result.stopped_reason}
+        lap(f"ablation {name}")
     baseline_reports = {}
     for name in baselines:
         from .bench_baseline import run_baseline
@@ -74,6 +118,9 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "test_unconstrained": strip_per_relation(unconstrained) | {"per_relation": unconstrained["per_relation"]},
         "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch},
         "baselines": baseline_reports,
+        "ablations": ablation_reports,
+        **({"classification": classification} if classification is not None else {}),
+        "calibration_test": calibration_test,
         "stopped_reason": result.stopped_reason,
         "time_budget_s": time_budget, "timings_s": timings, "features": feature_stats,
         "config": cfg.model_dump(), "published": {k: {"mrr": v[0], "hits@10": v[1]}
@@ -81,6 +128,42 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "protocol": "filtered, both directions, realistic ranks for ties; 'test' ranks among entities of the "
                     "relation's range types seen in train, 'test_unconstrained' among all entities (as published)",
     }
+
+
+def target_marker(value: float | None, target: float, higher_is_better: bool = True) -> str:
+    """'0.834 (met)' / '0.031 (not met, gap 0.012)' / 'n/a'."""
+    if value is None:
+        return "n/a"
+    met = value >= target if higher_is_better else value <= target
+    return f"{value:.3f} ({'met' if met else f'not met, gap {abs(value - target):.3f}'})"
+
+
+def write_back_table(reports: list[dict]) -> list[str]:
+    """Second table: whether the write-back decision holds on test (bench_classify): triple classification on
+    verified negatives, calibration error of the written probabilities, precision of the edges selected."""
+    from .bench_classify import TARGETS
+
+    lines = ["## Write-back decision: held-out test", "",
+             "Triple classification: test triples vs the dataset's verified false triples (CoDEx negatives), one "
+             "threshold per relation chosen on validation triples + negatives. ECE and selection: the top-k candidate "
+             "tails of each test (head, relation), train and valid edges blocked, positive if a test edge, with the "
+             "probabilities and 0.9-precision thresholds the pipeline fits on validation (kgplatform/bench_classify.py)."
+             "", "",
+             f"| dataset | triple classification accuracy (target ≥ {TARGETS['accuracy']}) | published | "
+             f"test ECE (target ≤ {TARGETS['ece']}) | edges selected at validation precision 0.9 | "
+             f"their test precision (target ≥ {TARGETS['precision']}) |",
+             "|---|---|---|---|---|---|"]
+    for rep in reports:
+        cls, cal = rep.get("classification"), rep.get("calibration_test")
+        published = ", ".join(f"{k} {v:.3f}" for k, v in (cls or {}).get("published", {}).items())
+        if cal is None:
+            lines.append(f"| {rep['dataset']} | {target_marker(None, 0)} | {published} | n/a | n/a | n/a |")
+            continue
+        lines.append(f"| {rep['dataset']} | {target_marker(cls and cls['accuracy'], TARGETS['accuracy'])} | "
+                     f"{published} | {target_marker(cal['ece'], TARGETS['ece'], higher_is_better=False)} | "
+                     f"{cal['selected']} of {cal['candidates']} candidates | "
+                     f"{target_marker(cal['selected_precision'], TARGETS['precision'])} |")
+    return lines + [""]
 
 
 def render_markdown(reports: list[dict]) -> str:
@@ -94,11 +177,16 @@ def render_markdown(reports: list[dict]) -> str:
     lines = ["| dataset | setting | MRR | Hits@1 | Hits@3 | Hits@10 | train budget (s) | wall-clock (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for rep in reports:
-        total = sum(v for k, v in rep["timings_s"].items() if not k.startswith("baseline"))
+        total = sum(v for k, v in rep["timings_s"].items() if not k.startswith(("baseline", "ablation")))
         for label, key in (("ours, type-constrained", "test"), ("ours, all entities", "test_unconstrained")):
             m = rep[key]
             lines.append(f"| {rep['dataset']} | {label} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@3']:.3f} | "
                          f"{m['hits@10']:.3f} | {rep['time_budget_s']:.0f} | {total:.0f} |")
+        for name, a in rep.get("ablations", {}).items():
+            m = a["test"]
+            lines.append(f"| {rep['dataset']} | ours, {name} (ablation), type-constrained | {m['mrr']:.3f} | "
+                         f"{m['hits@1']:.3f} | {m['hits@3']:.3f} | {m['hits@10']:.3f} | {rep['time_budget_s']:.0f} | "
+                         f"{rep['timings_s'].get(f'ablation {name}', 0):.0f} |")
         for name, b in rep.get("baselines", {}).items():
             for label, key in (("type-constrained", "test"), ("all entities", "test_unconstrained")):
                 m = b[key]
@@ -107,15 +195,15 @@ def render_markdown(reports: list[dict]) -> str:
                              f"{rep['time_budget_s']:.0f} | {rep['timings_s'].get(f'baseline {name}', 0):.0f} |")
         for name, ref in rep["published"].items():
             lines.append(f"| {rep['dataset']} | published {name} | {ref['mrr']:.3f} | | | {ref['hits@10']:.3f} | | |")
-    out = ["\n".join(preface + lines), ""]
+    out = ["\n".join(preface + lines), "", *write_back_table(reports)]
     for rep in reports:
-        names = list(rep.get("baselines", {}))
+        others = [(f"{n} MRR", b["test"]) for n, b in rep.get("ablations", {}).items()]
+        others += [(f"{n} MRR", b["test"]) for n, b in rep.get("baselines", {}).items()]
         out += [f"### {rep['dataset']}: per relation (type-constrained, filtered, test)", "",
-                "| relation | queries | MRR | Hits@1 | Hits@10 |" + "".join(f" {n} MRR |" for n in names),
-                "|---|---|---|---|---|" + "---|" * len(names)]
+                "| relation | queries | MRR | Hits@1 | Hits@10 |" + "".join(f" {n} |" for n, _ in others),
+                "|---|---|---|---|---|" + "---|" * len(others)]
         for rel, m in sorted(rep["test"]["per_relation"].items(), key=lambda kv: -kv[1]["count"]):
-            theirs = "".join(f" {rep['baselines'][n]['test']['per_relation'].get(rel, {}).get('mrr', 0):.3f} |"
-                             for n in names)
+            theirs = "".join(f" {t['per_relation'].get(rel, {}).get('mrr', 0):.3f} |" for _, t in others)
             out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |{theirs}")
         stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
         out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli_jobs import jobs_app, worker
+from .cli_review import review_app
+from .cli_serve import explain, serve
 from .errors import KgpError
 from .progress import RichProgress
 from .settings import Settings
@@ -26,7 +28,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(review_app, name="review")
 app.command("worker")(worker)
+app.command("explain")(explain)
+app.command("serve")(serve)
 console = Console(stderr=True)
 out = Console()
 
@@ -116,8 +121,11 @@ def cypher(query: Optional[str] = typer.Argument(None, help="a read-only Cypher 
 
     if (query is None) == (file is None):
         raise KgpError("give either a QUERY or --file NAME")
+    from .analyst import prepare_params  # declared parameters: defaults, types, unknown/missing ones refused
+
     text = cypher_files.render(file) if file else query
-    rows = open_configured_store().query(text, parse_params(param), read_only=True)
+    params = prepare_params(file, parse_params(param)) if file else parse_params(param)
+    rows = open_configured_store().query(text, params, read_only=True)
     if as_json:
         emit_json(rows)
         return
@@ -190,7 +198,23 @@ def runs_show(run_id: str, as_json: bool = typer.Option(False, "--json")):
     from .runs import show_run
 
     info = show_run(open_configured_store(), run_id, settings().runs_dir)
-    emit_json(info) if as_json else out.print_json(json.dumps(info, default=str))
+    if as_json:
+        emit_json(info)
+        return
+    out.print_json(json.dumps(info, default=str))
+    if info.get("report"):
+        out.print(f"report: {Path(info['report']).as_uri()}", soft_wrap=True)
+
+
+@runs_app.command("report")
+def runs_report(run_id: str):
+    """(Re)build report.html from the run directory (curves, per-relation metrics, calibration, thresholds)."""
+    from .report import write_run_report
+
+    folder = settings().runs_dir / run_id
+    if not (folder / "config.json").is_file():
+        raise KgpError(f"no run directory {folder} (KGP_HOME must be the one the run wrote to)")
+    sys.stdout.write(f"{write_run_report(folder).resolve()}\n")  # plain, for scripts: `open $(kgp runs report R)`
 
 
 @runs_app.command("retract")
@@ -221,16 +245,22 @@ def demo(time_budget: float = typer.Option(90.0, help="training wall-clock budge
 @bench_app.command("table")
 def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
                 out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
-                json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON")):
+                json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON"),
+                inductive: list[Path] = typer.Option([], "--inductive", exists=True,
+                                                     help="JSON files of `kgp bench inductive`, as a section")):
     """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
     from .bench import render_markdown
+    from .bench_inductive import render_inductive_markdown
 
     reports = [json.loads(p.read_text()) for p in results]
+    inductive_reports = [json.loads(p.read_text()) for p in inductive]
     text = render_markdown(reports)
+    if inductive_reports:
+        text += "\n" + render_inductive_markdown(inductive_reports)
     if out_file:
         out_file.write_text(text)
     if json_file:
-        json_file.write_text(json.dumps(reports, indent=2) + "\n")
+        json_file.write_text(json.dumps({"linkpred": reports, "inductive": inductive_reports}, indent=2) + "\n")
     sys.stdout.write(text)
 
 
@@ -241,6 +271,8 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                    baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
                                                       "snapshot and budget: pykeen-complex, pykeen-rotate "
                                                       "(needs the bench extra: pip install -e .[bench])"),
+                   ablation: list[str] = typer.Option([], "--ablation", help="also train our model without one input "
+                                                      "on the same snapshot and budget: 'text only', 'graph only'"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    as_json: bool = typer.Option(False, "--json")):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
@@ -248,11 +280,36 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, baselines=baseline,
-                              progress=progress, log=lambda line: console.print(line, markup=False))
+                              ablations=ablation, progress=progress,
+                              log=lambda line: console.print(line, markup=False))
     if out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(report, indent=2) + "\n")
     emit_json(report) if as_json else out.print_json(json.dumps(report))
+
+
+@bench_app.command("inductive")
+def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
+                    time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
+                    held_out: float = typer.Option(0.1, help="share of products held out with all their edges"),
+                    seed: int = typer.Option(0),
+                    protocol: str = typer.Option("extend", help="'extend': held-out products are added to the "
+                                                 "trained model afterwards; 'mask': they stay nodes of the training "
+                                                 "graph without learned embedding"),
+                    unseen_node_ratio: Optional[float] = typer.Option(None, help="override TrainConfig's "
+                                                                      "unseen_node_ratio"),
+                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                    as_json: bool = typer.Option(False, "--json")):
+    """Products never seen in training, scored from their text and at most one edge, beside a text k-NN baseline."""
+    from .bench_inductive import render_inductive_markdown, run_inductive
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
+                               unseen_node_ratio=unseen_node_ratio, protocol=protocol, progress=progress)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    emit_json(report) if as_json else sys.stdout.write(render_inductive_markdown([report]))
 
 
 @bench_app.command("jobs")

@@ -22,7 +22,8 @@ def node_text(name: str | None, description: str | None) -> str:
 
 def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_types: list[str] | None = None,
                     page_size: int = 10000, progress: Progress | None = None) -> Snapshot:
-    """Asserted (and accepted) relationships become edges; other predicted ones become `excluded` rows."""
+    """Asserted (and accepted) relationships become edges; other predicted ones become `excluded` rows, and the
+    rejected ones also `rejected` rows (known negatives for training)."""
     declared_labels, declared_types = declared_schema(store)
     labels = [check_label(x, declared_labels) for x in (labels or [])]
     rel_types = [check_rel_type(x, declared_types) for x in (rel_types or [])]
@@ -47,7 +48,7 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
     type_names = sorted(set(node_labels))
     type_index = {t: i for i, t in enumerate(type_names)}
 
-    facts, excluded = [], []
+    facts, excluded, rejected = [], [], []
     for page_number, page_ids in enumerate(pages, start=1):
         rows = run(store, "export/edges_page", {"ids": page_ids, "rel_types": rel_types},
                    read_only=True)
@@ -57,6 +58,8 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
                 continue
             if r["predicted"] and r["status"] != "accepted":
                 excluded.append((h, r["rel"], t))
+                if r["status"] == "rejected":
+                    rejected.append((h, r["rel"], t))
             else:
                 split = SPLIT_TRAIN if r["predicted"] else SPLIT_CODES.get(r["split"], SPLIT_NONE)
                 facts.append((h, r["rel"], t, split))
@@ -77,5 +80,7 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
         edge_type=torch.tensor([rel_index[f[1]] for f in facts], dtype=torch.long),
         edge_split=torch.tensor([f[3] for f in facts], dtype=torch.long),
         excluded=torch.tensor(sorted((h, rel_index[r], t) for h, r, t in excluded),
+                              dtype=torch.long).reshape(-1, 3),
+        rejected=torch.tensor(sorted({(h, rel_index[r], t) for h, r, t in rejected}),
                               dtype=torch.long).reshape(-1, 3),
     )

@@ -19,9 +19,10 @@ import torch
 
 from .errors import KgpError
 from .export import export_snapshot
-from .pipeline import (PipelineConfig, calibrate, explain_briefly, featurize, model_name, node_states,
+from .pipeline import (PipelineConfig, calibrate, featurize, model_name, node_states,
                        prepare_splits, score_candidates, select_predictions, train_and_evaluate)
 from .progress import ProgressFn
+from .report import hist_file, save_points, try_write_report
 from .runs import new_run_id, read_json, record_run, run_dir, write_json
 from .settings import Settings
 from .snapshot import Snapshot
@@ -114,7 +115,8 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     text_x = torch.load(out / "features.pt")
     result, test = train_and_evaluate(snapshot, text_x, cfg.train, progress)
     save_tensor(result.model.state_dict(), out / "model.pt")
-    calibration_model, calibration = calibrate(result.model, snapshot, cfg)
+    calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
+    save_points(out, points)  # per-candidate probabilities and labels, for the run report
     write_json(out / "calibration.json", {**calibration, **calibration_model.to_dict(snapshot.rel_names)})
     tmp = out / "calibration.pkl.tmp"
     tmp.write_bytes(pickle.dumps(calibration_model))
@@ -143,13 +145,14 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     model = load_model(out, snapshot, cfg)
     calibration_model = pickle.loads((out / "calibration.pkl").read_bytes())  # written by this run's train step
     z = torch.load(out / "node_states.pt")
-    selected = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard, num_shards=num_shards,
-                                progress=progress)
+    selected, histogram = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard,
+                                           num_shards=num_shards, progress=progress)
     path = shard_file(out, shard, num_shards)
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(p) + "\n" for p in selected))
     tmp.replace(path)
+    write_json(hist_file(out, shard, num_shards), histogram)  # all candidates, for the report's edges-vs-threshold
     return record_step(out, f"score-{shard:03d}", {"shard": shard, "num_shards": num_shards,
                                                    "selected": len(selected)}, started)
 
@@ -171,19 +174,55 @@ def writeback_step(store: GraphStore, settings: Settings, run_id: str, num_shard
     cfg = load_config(out)
     name = read_json(out / "config.json")["model"]
     predictions = select_predictions(read_shards(out, num_shards), cfg.max_edges)
-    for p in predictions:
-        p["evidence"] = explain_briefly(p)
+    explanations = explain_step(out, predictions)  # sets each prediction's evidence
     tmp = out / "predictions.jsonl.tmp"
     tmp.write_text("".join(json.dumps(p) + "\n" for p in predictions))
     tmp.replace(out / "predictions.jsonl")
     written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
                                 batch_size=settings.write_batch_size, pause_s=settings.write_pause_s,
                                 progress=progress)
-    summary = record_step(out, "writeback", {"predicted": len(predictions), "written_per_type": written}, started)
+    summary = record_step(out, "writeback", {"predicted": len(predictions), "written_per_type": written,
+                                             "explanations": explanations}, started)
     metrics, counts = run_metrics(out, num_shards)
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics=metrics, counts=counts,
                status="completed", snapshot_hash=metrics["snapshot_hash"], method="text+gnn")
+    summary.update(try_write_report(out, num_shards))  # a report that fails to render is noted, not fatal
+    write_json(out / "step-writeback.json", summary)
     return summary
+
+
+def load_explainer(out: Path):
+    """An Explainer for a run directory: its snapshot, text features (else node states) and mined rules."""
+    from .explain import Explainer, RuleMiner
+
+    snapshot = Snapshot.load(out / "snapshot.pt")
+    vectors, basis = torch.load(out / "features.pt"), "text embedding"
+    if vectors is None and (out / "node_states.pt").is_file():
+        vectors, basis = torch.load(out / "node_states.pt"), "node state"
+    miner = RuleMiner(snapshot)
+    if (out / "rules.json").is_file():
+        miner.load_json(read_json(out / "rules.json"))
+    return Explainer(snapshot, vectors, vector_basis=basis, miner=miner)
+
+
+def explain_step(out: Path, predictions: list[dict]) -> dict:
+    """Evidence for the selected edges (kgplatform/explain.py): sets each one's `evidence`, writes
+    explanations.jsonl and rules.json, returns the figures for metrics.json. A failure is noted, not fatal."""
+    from .explain import explain_predictions
+
+    started = time.perf_counter()
+    try:
+        explainer = load_explainer(out)
+        explanations, stats, rules = explain_predictions(explainer, predictions)
+    except Exception as exc:  # noqa: BLE001 - the edges are still worth writing without their evidence
+        for p in predictions:
+            p["evidence"] = f"p={p['probability']:.2f}; evidence unavailable"
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    write_json(out / "rules.json", rules)
+    tmp = out / "explanations.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in explanations))
+    tmp.replace(out / "explanations.jsonl")
+    return {**stats, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def run_metrics(out: Path, num_shards: int) -> tuple[dict, dict]:
@@ -196,7 +235,7 @@ def run_metrics(out: Path, num_shards: int) -> tuple[dict, dict]:
     metrics = {"test": train["test"], "best_valid_mrr": train["best_valid_mrr"], "best_epoch": train["best_epoch"],
                "stopped_reason": train["stopped_reason"], "calibration": train["calibration"],
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
-               "snapshot_hash": export["snapshot_hash"]}
+               "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations")}
     counts = {"predicted": writeback["predicted"], "written_per_type": writeback["written_per_type"],
               "nodes": export["nodes"], "edges": export["edges"]}
     write_json(out / "metrics.json", {**metrics, "counts": counts, "history": train["history"]})

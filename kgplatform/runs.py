@@ -53,6 +53,8 @@ def show_run(store: GraphStore, run_id: str, runs_root: Path | None = None) -> d
     out["edges"] = run(store, "runs/count_run_edges", {"run_id": run_id}, read_only=True)
     if runs_root is not None and (runs_root / run_id).is_dir():
         out["run_dir"] = str((runs_root / run_id).resolve())
+        report = runs_root / run_id / "report.html"  # written at the end of write-back (kgplatform/report.py)
+        out["report"] = str(report.resolve()) if report.is_file() else None
     return out
 
 

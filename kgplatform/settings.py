@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, alias="KGP_TORCH_THREADS")
     schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
                                            description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
+    # The review page's token (`kgp serve`): generated and printed at start when unset.
+    review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN", min_length=16)
 
     @property
     def backend(self) -> str:

@@ -20,6 +20,8 @@ class Snapshot:
     Edge j goes ``edge_index[0, j] -> edge_index[1, j]`` with relation ``rel_names[edge_type[j]]``;
     ``edge_split[j]`` is one of the SPLIT_* codes (SPLIT_NONE when the store did not say).
     ``excluded`` holds (head, rel, tail) rows that exist as predicted edges (any status): never candidates again.
+    ``rejected`` holds the (head, rel, tail) rows of predicted edges a reviewer rejected (a subset of ``excluded``):
+    known negatives, which training pushes down (TrainConfig.rejected_weight).
     """
 
     node_ids: list[str]
@@ -31,6 +33,7 @@ class Snapshot:
     edge_type: torch.Tensor  # long [E]
     edge_split: torch.Tensor  # long [E]
     excluded: torch.Tensor = field(default_factory=lambda: torch.empty(0, 3, dtype=torch.long))
+    rejected: torch.Tensor = field(default_factory=lambda: torch.empty(0, 3, dtype=torch.long))
 
     @property
     def num_nodes(self) -> int:
@@ -53,6 +56,8 @@ class Snapshot:
             h.update(b"\x1e")
         for t in (self.node_type, self.edge_index, self.edge_type, self.edge_split, self.excluded):
             h.update(t.contiguous().numpy().tobytes())
+        if len(self.rejected):  # tagged, and only when present: snapshots without reviews keep their old hash
+            h.update(b"\x1drejected" + self.rejected.contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
     def save(self, path: Path) -> None:

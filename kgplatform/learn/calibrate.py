@@ -26,22 +26,26 @@ def validation_candidates(
     chunk_size: int = 1024,
     with_relations: bool = False,
     queries: Tensor | None = None,
+    known_splits: tuple[int, ...] = (SPLIT_TRAIN,),
 ) -> tuple[np.ndarray, ...]:
     """(scores, labels) of the top-k candidate tails of every distinct (head, rel) in ``split``.
 
-    Mimics write time with only train edges known: candidates are type-valid tails (train ranges) that are not
-    train edges of (head, rel), not the head, and not already predicted (snapshot.excluded). Label 1 if the
-    triple is a known edge outside train (valid or test), else 0. z should come from train edges only.
+    Mimics write time with only the edges of ``known_splits`` known (default train): candidates are type-valid
+    tails (ranges seen in the known splits) that are not known edges of (head, rel), not the head, and not
+    already predicted (snapshot.excluded). Label 1 if the triple is an edge outside the known splits (for the
+    default: valid or test), else 0. z should come from train edges only.
+    For held-out test data: split=SPLIT_TEST, known_splits=(SPLIT_TRAIN, SPLIT_VALID) blocks train and valid
+    edges, and the positives are then the test edges (every edge has a split after prepare_splits).
     with_relations: also return the relation id and head of each candidate (for per-relation calibration).
     queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``. Passing every
     head of each relation's domain calibrates for write time, where most heads have nothing missing.
     """
     R = snapshot.num_relations
     rows = snapshot.triples()
-    is_train = snapshot.edge_split == SPLIT_TRAIN
-    blocked = KnownTails(torch.cat([rows[is_train], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes, R)
-    held_out = KnownTails(rows[~is_train], snapshot.num_nodes, R)
-    allowed = relation_ranges(snapshot) if type_constrained else None
+    is_known = torch.isin(snapshot.edge_split, torch.tensor(list(known_splits), dtype=torch.long))
+    blocked = KnownTails(torch.cat([rows[is_known], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes, R)
+    held_out = KnownTails(rows[~is_known], snapshot.num_nodes, R)
+    allowed = relation_ranges(snapshot, splits=known_splits) if type_constrained else None
     if queries is None:
         queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
     scores, labels, relations, heads = [], [], [], []
@@ -116,17 +120,35 @@ class Calibrator:
         return c
 
 
-def threshold_for_precision(probabilities, labels, target_precision: float = 0.9) -> float | None:
+def precision_lower_bound(hits, selected, confidence: float) -> np.ndarray:
+    """One-sided Clopper-Pearson lower bound on precision: with probability >= confidence the true precision of
+    a set with ``hits`` true among ``selected`` is at least this (0 where hits is 0)."""
+    from scipy.stats import beta
+
+    k, n = np.asarray(hits, dtype=float), np.asarray(selected, dtype=float)
+    out = np.zeros(np.broadcast(k, n).shape)
+    some = np.broadcast_to(k > 0, out.shape)
+    out[some] = beta.ppf(1.0 - confidence, np.broadcast_to(k, out.shape)[some],
+                         np.broadcast_to(n - k + 1, out.shape)[some])
+    return out
+
+
+def threshold_for_precision(probabilities, labels, target_precision: float = 0.9,
+                            confidence: float | None = None) -> float | None:
     """Lowest probability t such that the candidates with p >= t have precision >= target (None if none does).
 
     Precision is not monotone in t, so this is the largest selected set meeting the target on this data.
+    confidence (e.g. 0.75): the set must reach the target with that confidence (precision_lower_bound), not
+    just in its observed precision. Taking the largest passing set among many is optimistic -- a top set of
+    3 out of 3 passes by luck -- so on held-out data the observed-precision rule falls short of the target.
     """
     p, y = np.asarray(probabilities, dtype=float).ravel(), np.asarray(labels, dtype=float).ravel()
     if len(p) == 0:
         return None
     order = np.argsort(-p, kind="stable")
     p, y = p[order], y[order]
-    precision = np.cumsum(y) / np.arange(1, len(y) + 1)
+    hits, selected = np.cumsum(y), np.arange(1, len(y) + 1)
+    precision = hits / selected if confidence is None else precision_lower_bound(hits, selected, confidence)
     last_of_value = np.r_[p[1:] != p[:-1], True]  # p >= t selects through the last tie of t
     ok = last_of_value & (precision >= target_precision)
     if not ok.any():

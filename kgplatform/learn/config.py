@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
     )
     num_negatives: int = Field(64, ge=1)
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    rejected_weight: float = Field(
+        1.0, ge=0.0,
+        description="weight of the loss -log(1 - p(tail | head, rel)) on predictions a reviewer rejected "
+        "(Snapshot.rejected); 0 ignores reviews",
+    )
 
     # optimisation
     epochs: int = Field(400, ge=1, description="maximum epochs; early stopping or the time budget end it first")
@@ -50,6 +55,11 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(1024, ge=1, description="supervision triples per optimisation step")
     hidden_edge_ratio: float = Field(
         0.75, gt=0.0, le=1.0, description="share of train edges hidden from message passing each epoch as targets"
+    )
+    unseen_node_ratio: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="share of nodes whose learned embedding is zeroed each epoch (text + message passing only), "
+        "so the model learns to score nodes added after training (kgplatform.learn.inductive)",
     )
     eval_every: int = Field(5, ge=1)
     patience: int = Field(5, ge=1, description="evaluations without a better validation MRR before stopping")

@@ -77,6 +77,10 @@ class LinkPredictor(nn.Module):
         self.node_emb = nn.Embedding(num_nodes, d) if cfg.learned_embeddings else None
         if self.node_emb is not None:
             nn.init.normal_(self.node_emb.weight, std=1.0 / math.sqrt(d))
+        # False for nodes whose learned embedding must not be used (added after training, or held out): they are
+        # scored from their text and their edges only. Saved in state_dict; older states without it load as all
+        # True (see _load_from_state_dict).
+        self.register_buffer("has_embedding", torch.ones(num_nodes, dtype=torch.bool))
         layers = cfg.num_layers if cfg.encoder != "none" else 0
         if cfg.encoder == "rgcn":
             self.convs = nn.ModuleList(
@@ -100,17 +104,33 @@ class LinkPredictor(nn.Module):
                 with torch.no_grad():
                     self.rel_emb[:, : d // 2] += 1.0
 
-    def node_input(self) -> Tensor:
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        key = prefix + "has_embedding"
+        if key not in state_dict:  # saved before the buffer existed: every node had its learned embedding
+            state_dict[key] = torch.ones_like(self.has_embedding)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def node_input(self, use_embedding: Tensor | None = None) -> Tensor:
+        """Input features [N, d]: projected text plus the learned embedding of nodes that may use theirs.
+
+        use_embedding: optional bool [N], further restricting ``has_embedding`` (training's unseen-node dropout).
+        """
         x = 0
         if self.text_proj is not None:
             x = x + self.text_proj(self.text_x)
         if self.node_emb is not None:
-            x = x + self.node_emb.weight
+            keep = self.has_embedding if use_embedding is None else self.has_embedding & use_embedding
+            x = x + (self.node_emb.weight if bool(keep.all()) else self.node_emb.weight * keep.unsqueeze(1))
         return x
 
-    def encode(self, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        """Node states [N, d] from message passing over the given edges (relation ids < R); inverses are added."""
-        x = self.dropout(self.node_input())
+    def encode(self, edge_index: Tensor, edge_type: Tensor, use_embedding: Tensor | None = None) -> Tensor:
+        """Node states [N, d] from message passing over the given edges (relation ids < R); inverses are added.
+
+        use_embedding: see node_input (None: every node with ``has_embedding``).
+        """
+        x = self.dropout(self.node_input(use_embedding))
         if len(self.convs):
             ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
             for gate, conv in zip(self.gates, self.convs):

@@ -4,7 +4,8 @@ HAS_BRAND and ALSO_VIEWED scores do not mean the same thing, and a product that 
 likely to miss one than a product with none: so each (relation, head already has an edge of it?) group with enough
 validation candidates gets its own calibrator and threshold. A group without enough evidence gets probabilities
 from a global calibrator but no threshold: nothing is written for it. Each selected set reaches the target
-precision on validation, so their union does too.
+precision on validation, so their union does too. With ``confidence`` it must reach it with that confidence (a
+lower bound, not the observed precision), which is what held-out data showed to be needed (pipeline.py).
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def group_name(group: int, rel_names: list[str]) -> str:
 
 
 def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str,
-                             target_precision: float) -> tuple[RelationCalibration, dict]:
+                             target_precision: float,
+                             confidence: float | None = None) -> tuple[RelationCalibration, dict]:
     """groups: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
-    positives, ECE and threshold per group, and the selection they make on validation)."""
+    positives, ECE and threshold per group, and the selection they make on validation).
+    confidence: each group's selection must reach the target with this confidence (calibrate.threshold_for_precision)."""
     calibration = RelationCalibration(Calibrator(method=method).fit(scores, labels))
     probs = np.empty_like(scores, dtype=float)
     selected = np.zeros(len(scores), dtype=bool)
@@ -60,7 +63,7 @@ def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.
         if m.sum() >= MIN_CANDIDATES and labels[m].sum() >= MIN_POSITIVES:
             own = Calibrator(method=method).fit(scores[m], labels[m])
             calibration.per_group[group] = (own, threshold_for_precision(own.predict(scores[m]), labels[m],
-                                                                         target_precision))
+                                                                         target_precision, confidence))
         probs[m] = calibration.predict(group, scores[m])
         threshold = calibration.threshold(group)
         if threshold is not None:

@@ -75,21 +75,50 @@ def batch_loss(
     return smoothed_softmax_loss(logits, torch.zeros_like(t), cand, cfg.label_smoothing)
 
 
+def rejected_loss(model: LinkPredictor, z: Tensor, queries: Tensor) -> Tensor:
+    """Mean of -log(1 - p(t | h, r)) over rejected (h, r, t) queries, p the softmax over all entities (the same
+    distribution the 1-N objective trains): pushes a reviewer-rejected tail down the ranking of its query,
+    whatever the scale of the raw scores. Computed as logsumexp(all) - logsumexp(all but t), which is stable."""
+    h, r, t = queries.unbind(1)
+    logits = model.score_tails(z, h, r)
+    others = logits.scatter(1, t.unsqueeze(1), float("-inf"))
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(others, dim=1)).mean()
+
+
+def rejected_queries(snapshot: Snapshot, cfg: TrainConfig) -> Tensor | None:
+    """Both directions of the snapshot's rejected triples, without any that is also a known edge (a fact wins
+    over an old rejection); None when there are none or cfg.rejected_weight is 0."""
+    rows = snapshot.rejected.view(-1, 3).long()
+    if cfg.rejected_weight == 0 or len(rows) == 0:
+        return None
+    known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
+    rows = rows[~known.contains(rows[:, 0], rows[:, 1], rows[:, 2])]
+    return both_directions(rows, snapshot.num_relations) if len(rows) else None
+
+
 def train_link_predictor(
-    snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None = None
+    snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None = None,
+    unseen_nodes: Tensor | None = None,
 ) -> TrainResult:
     """Train on the train split; early-stop on filtered validation MRR (if the snapshot has a valid split).
 
     Each epoch a fresh random ``hidden_edge_ratio`` share of train edges becomes supervision targets and is removed
     from that epoch's message-passing graph, so the encoder never sees the edges it is asked to predict.
+    With ``cfg.unseen_node_ratio`` > 0, a fresh random share of nodes also loses its learned embedding for the
+    epoch (text and message passing only), which is what a node added after training has.
+    ``unseen_nodes`` (node ids or a bool [N] mask) never use their learned embedding, in training and after
+    (``model.has_embedding`` is False for them).
+    Rejected predictions (``snapshot.rejected``) add ``cfg.rejected_weight`` * rejected_loss on each step (at most
+    batch_size of them per step, drawn from their own generator, so the rest of training draws the same numbers).
     Deterministic for a given seed (the caller's global RNG state is left untouched).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return _train(snapshot, text_x, cfg, progress)
+        return _train(snapshot, text_x, cfg, progress, unseen_nodes)
 
 
-def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None) -> TrainResult:
+def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
+           unseen_nodes: Tensor | None = None) -> TrainResult:
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
     R = snapshot.num_relations
@@ -99,6 +128,9 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
                          "call kgplatform.learn.splits.assign_splits first")
     has_valid = bool((snapshot.edge_split == SPLIT_VALID).any())
     model = LinkPredictor(snapshot.num_nodes, R, cfg, text_x if cfg.use_text else None)
+    if unseen_nodes is not None:
+        model.has_embedding[unseen_nodes] = False
+    drop_nodes = cfg.unseen_node_ratio > 0 and model.node_emb is not None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ranges = relation_ranges(snapshot)
     sampler = TypedNegativeSampler(ranges if cfg.type_constrained else torch.ones_like(ranges))
@@ -106,6 +138,8 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     eval_edges = train_edges(snapshot)
     uses_graph = cfg.encoder != "none" and cfg.num_layers > 0
     n_hidden = max(1, round(cfg.hidden_edge_ratio * len(train))) if uses_graph else len(train)
+    negatives = rejected_queries(snapshot, cfg)
+    negatives_gen = torch.Generator().manual_seed(cfg.seed + 1)
 
     result = TrainResult(model=model)
     best_state, evals_since_best = None, 0
@@ -127,18 +161,33 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
         perm = torch.randperm(len(train), generator=gen)
         targets, message = train[perm[:n_hidden]], train[perm[n_hidden:]]
         mp_index, mp_type = message[:, [0, 2]].t(), message[:, 1]
-        losses, out_of_time = [], False
+        use_embedding = None
+        if drop_nodes:  # this epoch's unseen nodes: text + message passing only, like nodes added after training
+            use_embedding = torch.rand(snapshot.num_nodes, generator=gen) >= cfg.unseen_node_ratio
+        losses, negative_losses, out_of_time = [], [], False
         for batch in targets.split(cfg.batch_size):
-            z = model.encode(mp_index, mp_type)
+            # the default path calls encode exactly as before (tests and subclasses may wrap its two-argument form)
+            z = model.encode(mp_index, mp_type) if use_embedding is None else model.encode(mp_index, mp_type,
+                                                                                           use_embedding)
             loss = batch_loss(model, z, both_directions(batch, R), cfg, sampler, gen)
+            total = loss
+            if negatives is not None:
+                rows = negatives
+                if len(rows) > cfg.batch_size:
+                    rows = rows[torch.randperm(len(rows), generator=negatives_gen)[:cfg.batch_size]]
+                negative_loss = rejected_loss(model, z, rows)
+                total = loss + cfg.rejected_weight * negative_loss
+                negative_losses.append(negative_loss.item())
             opt.zero_grad()
-            loss.backward()
+            total.backward()
             opt.step()
             losses.append(loss.item())
             out_of_time = time.perf_counter() - start > cfg.time_budget_s
             if out_of_time:
                 break
         entry = {"epoch": epoch, "loss": sum(losses) / len(losses)}
+        if negative_losses:
+            entry["rejected_loss"] = sum(negative_losses) / len(negative_losses)
         if has_valid and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
             entry["valid_mrr"] = evaluate(epoch)
             model.train()

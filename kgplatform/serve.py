@@ -1,0 +1,242 @@
+"""The review page (`kgp serve`): predicted edges with their evidence, a graph of each edge's neighbourhood, and
+accept / reject buttons that call kgplatform/review.py.
+
+Security:
+
+- Every route but /static needs the review token (KGP_REVIEW_TOKEN; `kgp serve` generates one when unset and
+  prints the page's address with it). It comes as ``Authorization: Bearer TOKEN`` or in the ``kgp_review`` cookie,
+  which ``/?token=TOKEN`` sets (HttpOnly, SameSite=Strict) before redirecting to ``/``, so the token leaves the
+  address bar. A wrong or missing token is a 401. Tokens are compared in constant time.
+- Writes are POSTs with a JSON body; the SameSite=Strict cookie is not sent by other sites' pages.
+- Graph text (names, ids, evidence) is data, never markup: the page inserts it with textContent only and the graph
+  view draws it on a canvas. A Content-Security-Policy without inline script or style backs this up.
+
+Routes: GET / (the page), GET /api/facets, GET /api/edges, GET /api/edge, POST /api/review, GET /static/*.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from .errors import KgpError
+from .names import check_rel_type
+from .settings import Settings
+from .store import GraphStore, run
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+COOKIE = "kgp_review"
+STATUSES = ("proposed", "accepted", "rejected")
+NEIGHBOURS_PER_END = 15  # asserted relationships drawn around each end of the edge (besides the evidence)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ReviewRequest(BaseModel):
+    head: str = Field(min_length=1, max_length=1000)
+    rel_type: str = Field(min_length=1, max_length=64)
+    tail: str = Field(min_length=1, max_length=1000)
+    run_id: str = Field(min_length=1, max_length=200)
+    action: Literal["accept", "reject"]
+    by: str | None = Field(None, max_length=200)
+
+
+@dataclass
+class ExplanationCache:
+    """explanations.jsonl of recent runs, indexed by (head, rel_type, tail); reloaded when the file changes."""
+
+    runs_dir: Path
+    size: int = 4
+    _runs: dict[str, tuple[float, dict]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, run_id: str, head: str, rel_type: str, tail: str) -> dict | None:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            return None
+        path = self.runs_dir / run_id / "explanations.jsonl"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        with self._lock:
+            cached = self._runs.get(run_id)
+            if cached is None or cached[0] != mtime:
+                index = {}
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        e = json.loads(line)
+                        index[(e["head"]["id"], e["rel_type"], e["tail"]["id"])] = e
+                if len(self._runs) >= self.size:
+                    self._runs.pop(next(iter(self._runs)))
+                self._runs[run_id] = cached = (mtime, index)
+            return cached[1].get((head, rel_type, tail))
+
+
+def create_app(settings: Settings, token: str, *, store: GraphStore | None = None,
+               reviewer: str = "review-page") -> FastAPI:
+    """The review page's app. ``store`` defaults to the configured one, opened on first use."""
+    if not token:
+        raise KgpError("the review page needs a token (KGP_REVIEW_TOKEN)")
+    app = FastAPI(title="kgplatform review", docs_url=None, redoc_url=None, openapi_url=None)
+    state = {"store": store}
+    lock = threading.Lock()
+    explanations = ExplanationCache(settings.runs_dir)
+
+    def get_store() -> GraphStore:
+        with lock:
+            if state["store"] is None:
+                from .store import open_store
+
+                state["store"] = open_store(settings)
+            return state["store"]
+
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(COOKIE, "")
+        return bool(given) and secrets.compare_digest(given.encode(), token.encode())
+
+    def require_token(request: Request) -> None:
+        if not authorized(request):
+            raise HTTPException(401, "missing or wrong review token: open the address `kgp serve` printed",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.exception_handler(KgpError)
+    async def kgp_error(request: Request, exc: KgpError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/", include_in_schema=False)
+    def page(request: Request, token_param: str | None = Query(None, alias="token")):
+        if token_param is not None:
+            if not secrets.compare_digest(token_param.encode(), token.encode()):
+                return HTMLResponse(UNAUTHORIZED_PAGE, status_code=401)
+            response = RedirectResponse("/", status_code=303)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+            return response
+        if not authorized(request):
+            return HTMLResponse(UNAUTHORIZED_PAGE, status_code=401)
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/api/facets", dependencies=[Depends(require_token)])
+    def facets():
+        """Relationship types, runs and statuses of the predicted edges, with counts: the filter choices."""
+        rows = run(get_store(), "web/facets", read_only=True)
+        out: dict[str, dict[str, int]] = {"rel_types": {}, "runs": {}, "statuses": {}}
+        for r in rows:
+            for key, value in (("rel_types", r["rel_type"]), ("runs", r["run_id"]), ("statuses", r["status"])):
+                out[key][str(value)] = out[key].get(str(value), 0) + r["count"]
+        return {**out, "reviewer": reviewer}
+
+    @app.get("/api/edges", dependencies=[Depends(require_token)])
+    def edges(status: str | None = "proposed", rel_type: str | None = None, run_id: str | None = None,
+              offset: int = Query(0, ge=0), limit: int = Query(25, ge=1, le=200)):
+        """One page of predicted edges (most probable first) and how many match in all."""
+        status = status or None
+        if status is not None and status not in STATUSES:
+            raise KgpError(f"status must be one of {', '.join(STATUSES)}")
+        if rel_type:
+            check_rel_type(rel_type)
+        params = {"status": status, "rel_type": rel_type or None, "run_id": run_id or None}
+        store = get_store()
+        total = run(store, "web/count_edges", params, read_only=True)[0]["total"]
+        rows = run(store, "web/edges_page", {**params, "offset": offset, "limit": limit}, read_only=True)
+        return {"total": total, "offset": offset, "limit": limit, "edges": rows}
+
+    @app.get("/api/edge", dependencies=[Depends(require_token)])
+    def edge(head: str, rel_type: str, tail: str, run_id: str):
+        """One predicted edge, its neighbourhood graph and its full explanation (from the run directory)."""
+        store = get_store()
+        found = run(store, "web/edge", {"head": head, "tail": tail, "run_id": run_id}, read_only=True,
+                    rel_type=check_rel_type(rel_type))
+        if not found:
+            raise HTTPException(404, f"no predicted edge ({head})-[:{rel_type}]->({tail}) of run {run_id}")
+        explanation = explanations.get(run_id, head, rel_type, tail)
+        return {"edge": found[0], "explanation": explanation,
+                "graph": neighbourhood(store, found[0], explanation)}
+
+    @app.post("/api/review", dependencies=[Depends(require_token)])
+    def review(body: ReviewRequest):
+        """Accept or reject one edge through kgplatform.review (audit trail included)."""
+        from .review import Selector, review_edges
+
+        selector = Selector(head=body.head, rel_type=check_rel_type(body.rel_type), tail=body.tail,
+                            run_id=body.run_id)
+        report = review_edges(get_store(), selector, body.action, body.by or reviewer)
+        if not report["matched"]:
+            raise HTTPException(404, "no such predicted edge (retracted meanwhile?)")
+        edge = report["edges"][0]
+        return {"status": edge["status"], "changed": report["changed"], "conflicts": report["conflicts"],
+                "review_id": report["review_id"], "by": report["by"]}
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    return app
+
+
+def neighbourhood(store: GraphStore, edge: dict, explanation: dict | None) -> dict:
+    """Nodes and relationships to draw: head, tail, some of their asserted 1-hop neighbours, the evidence (top
+    path, similar nodes with the relation) and the predicted edge (kind 'predicted'). Roles: head, tail, path,
+    similar, neighbour."""
+    nodes: dict[str, dict] = {}
+    rels: dict[tuple, dict] = {}
+
+    def add_node(node_id: str, name: str | None, labels, role: str = "neighbour") -> None:
+        label = next((x for x in (labels or []) if x != "Entity"), "") if isinstance(labels, list) else labels
+        current = nodes.get(node_id)
+        if current is None or (current["role"] == "neighbour" and role != "neighbour"):
+            nodes[node_id] = {"id": node_id, "name": name or node_id, "label": label or "", "role": role}
+
+    add_node(edge["head"], edge["head_name"], edge["head_labels"], "head")
+    add_node(edge["tail"], edge["tail_name"], edge["tail_labels"], "tail")
+    for end in (edge["head"], edge["tail"]):
+        for r in run(store, "web/neighbours", {"id": end, "limit": NEIGHBOURS_PER_END}, read_only=True):
+            add_node(r["id"], r["name"], r["labels"])
+            rels.setdefault((r["source"], r["rel_type"], r["target"]),
+                            {"source": r["source"], "target": r["target"], "rel_type": r["rel_type"],
+                             "kind": "asserted"})
+    for n in (explanation or {}).get("neighbours", []):  # the similar nodes with the relation to the tail
+        add_node(n["id"], n["name"], n["type"], "similar")
+        rels.setdefault((n["id"], edge["rel_type"], edge["tail"]),
+                        {"source": n["id"], "target": edge["tail"], "rel_type": edge["rel_type"], "kind": "asserted"})
+    if explanation and explanation.get("paths"):
+        path = explanation["paths"][0]
+        path_nodes = path["nodes"]
+        for n in path_nodes[1:-1]:
+            add_node(n["id"], n["name"], n["type"], "path")
+        for i, step in enumerate(path["steps"]):
+            a, b = path_nodes[i]["id"], path_nodes[i + 1]["id"]
+            source, target = (a, b) if step["direction"] == "out" else (b, a)
+            key = (source, step["rel_type"], target)
+            rels[key] = {"source": source, "target": target, "rel_type": step["rel_type"], "kind": "path"}
+    rels[("predicted",)] = {"source": edge["head"], "target": edge["tail"], "rel_type": edge["rel_type"],
+                            "kind": "predicted", "probability": edge["probability"]}
+    return {"nodes": list(nodes.values()), "relationships": list(rels.values())}
+
+
+UNAUTHORIZED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>kgplatform review</title>
+</head><body><h1>401: review token needed</h1><p>Open the address that <code>kgp serve</code> printed (it ends in
+<code>?token=...</code>), or send <code>Authorization: Bearer TOKEN</code>.</p></body></html>"""

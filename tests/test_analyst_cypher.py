@@ -1,0 +1,415 @@
+"""The analyst Cypher library (cypher/analyst/*.cypher) on a real FalkorDB graph with asserted edges and the
+predicted edges of two runs; declared parameters; `kgp cypher --file analyst/...` with typed parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from kgplatform import cypher_files
+from kgplatform.analyst import analyst_queries, declared_params, prepare_params, run_analyst, used_params
+from kgplatform.errors import KgpError
+from kgplatform.ingest import ingest_path
+from kgplatform.runs import record_run
+from kgplatform.writeback import write_predictions
+
+CATALOG = [
+    {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
+    {"kind": "category", "id": "c:1", "name": "Audio"}, {"kind": "category", "id": "c:2", "name": "Kitchen"},
+    {"kind": "product", "id": "p:1", "name": "Sonique Buds", "brand": "b:1", "category": "c:1"},
+    {"kind": "product", "id": "p:2", "name": "Sonique Cable", "category": "c:1"},
+    {"kind": "product", "id": "p:3", "name": "Kettlo Kettle", "brand": "b:2"},
+    {"kind": "product", "id": "p:4", "name": "Kettlo Toaster", "category": "c:2"},
+    {"kind": "product", "id": "p:5", "name": "Mystery Speaker"},
+    {"kind": "relation", "head": "p:1", "type": "BOUGHT_TOGETHER", "tail": "p:2"},
+    {"kind": "relation", "head": "p:3", "type": "BOUGHT_TOGETHER", "tail": "p:4"},
+]
+RUN_A = [  # (head, type, tail, probability)
+    ("p:2", "HAS_BRAND", "b:1", 0.94), ("p:3", "IN_CATEGORY", "c:2", 0.91), ("p:4", "HAS_BRAND", "b:2", 0.88),
+    ("p:5", "IN_CATEGORY", "c:1", 0.55),
+]
+RUN_B = [("p:2", "HAS_BRAND", "b:1", 0.80), ("p:4", "HAS_BRAND", "b:2", 0.95), ("p:5", "HAS_BRAND", "b:1", 0.62)]
+
+# Parameters every analyst file runs with in the smoke test; a new file without an entry here fails the suite.
+EXAMPLES = {
+    "analyst/proposed_edges": {},
+    "analyst/run_edges": {"run_id": "run-a"},
+    "analyst/run_diff": {"run_a": "run-a", "run_b": "run-b"},
+    "analyst/coverage": {"run_id": "run-a"},
+    "analyst/product_predictions": {"id": "p:5"},
+    "analyst/evidence_paths": {"head": "p:2", "rel_type": "HAS_BRAND", "tail": "b:1"},
+    "analyst/run_summary": {"run_id": "run-a"},
+    "analyst/runs": {},
+    "analyst/run_graph": {"run_id": "run-a"},
+    "analyst/neighbourhood": {"id": "p:2"},
+}
+
+
+def predictions(rows):
+    return [{"head": h, "rel_type": t, "tail": x, "score": p * 4, "probability": p, "evidence": f"{h}->{x}"}
+            for h, t, x, p in rows]
+
+
+@pytest.fixture
+def graph(store, tmp_path):
+    """Asserted catalog + run-a (one edge rejected by a reviewer) + run-b (one edge accepted)."""
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in CATALOG))
+    ingest_path(store, path)
+    for run_id, rows in (("run-a", RUN_A), ("run-b", RUN_B)):
+        record_run(store, run_id=run_id, model="m@1", config={}, metrics={}, counts={"predicted": len(rows)},
+                   status="completed", snapshot_hash="h", method="text+gnn")
+        write_predictions(store, predictions(rows), run_id=run_id, model="m@1", method="text+gnn")
+    store.query("MATCH (:Entity {id: 'p:5'})-[r:IN_CATEGORY]->(:Entity {id: 'c:1'}) WHERE r.run_id = 'run-a' "
+                "SET r.status = 'rejected', r.reviewed_by = 'ann'")
+    store.query("MATCH (:Entity {id: 'p:4'})-[r:HAS_BRAND]->(:Entity {id: 'b:2'}) WHERE r.run_id = 'run-b' "
+                "SET r.status = 'accepted', r.reviewed_by = 'bob'")
+    return store
+
+
+def keys(rows, *cols):
+    return [tuple(r[c] for c in cols) for r in rows]
+
+
+# ---- the library as files --------------------------------------------------------------------------------------
+
+def test_every_analyst_file_has_a_header_and_declares_exactly_what_it_uses():
+    names = analyst_queries()
+    assert set(names) == set(EXAMPLES), "add an example (and a test) for each new analyst query"
+    for name in names:
+        header = cypher_files.header(name).splitlines()
+        assert header and not header[0].startswith("@param") and len(header[0]) > 20, f"{name}: purpose line"
+        declared = declared_params(name)
+        assert set(declared) == used_params(cypher_files.load(name)), name
+        assert all(p.doc for p in declared.values()), name
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_analyst_file_runs_read_only_on_the_embedded_store(graph, name):
+    rows = run_analyst(graph, name, **EXAMPLES[name])
+    assert rows, f"{name} returned no rows on the fixture graph"
+
+
+# ---- each query's results ---------------------------------------------------------------------------------------
+
+def test_proposed_edges_filters_and_orders(graph):
+    rows = run_analyst(graph, "proposed_edges")
+    # accepted (p:4 b:2 of run-b) and rejected (p:5 c:1 of run-a) edges are not awaiting review
+    assert keys(rows, "head", "rel_type", "tail", "run_id") == [
+        ("p:2", "HAS_BRAND", "b:1", "run-a"), ("p:3", "IN_CATEGORY", "c:2", "run-a"),
+        ("p:4", "HAS_BRAND", "b:2", "run-a"), ("p:2", "HAS_BRAND", "b:1", "run-b"),
+        ("p:5", "HAS_BRAND", "b:1", "run-b")]
+    assert [r["probability"] for r in rows] == pytest.approx([0.94, 0.91, 0.88, 0.80, 0.62])
+    assert rows[0]["head_name"] == "Sonique Cable" and rows[0]["tail_name"] == "Sonique"
+    assert rows[0]["evidence"] == "p:2->b:1" and rows[0]["model"] == "m@1"
+    brand = run_analyst(graph, "proposed_edges", rel_type="HAS_BRAND", min_probability=0.85)
+    assert keys(brand, "head", "run_id") == [("p:2", "run-a"), ("p:4", "run-a")]
+    assert keys(run_analyst(graph, "proposed_edges", run_id="run-b", limit=1), "head", "tail") == [("p:2", "b:1")]
+
+
+def test_run_edges_lists_one_run_with_review_state(graph):
+    rows = run_analyst(graph, "run_edges", run_id="run-a")
+    assert keys(rows, "rel_type", "head", "tail", "status") == [
+        ("HAS_BRAND", "p:2", "b:1", "proposed"), ("HAS_BRAND", "p:4", "b:2", "proposed"),
+        ("IN_CATEGORY", "p:3", "c:2", "proposed"), ("IN_CATEGORY", "p:5", "c:1", "rejected")]
+    assert rows[3]["reviewed_by"] == "ann" and rows[0]["created_at"] > 1.6e12
+    assert keys(run_analyst(graph, "run_edges", run_id="run-b", status="accepted"), "head") == [("p:4",)]
+    assert run_analyst(graph, "run_edges", run_id="run-b", rel_type="IN_CATEGORY") == []
+
+
+def test_run_diff_splits_edges_into_only_a_only_b_and_both(graph):
+    rows = run_analyst(graph, "run_diff", run_a="run-a", run_b="run-b")
+    got = {(r["head"], r["rel_type"], r["tail"]): r for r in rows}
+    assert {k: r["diff"] for k, r in got.items()} == {
+        ("p:2", "HAS_BRAND", "b:1"): "both", ("p:4", "HAS_BRAND", "b:2"): "both",
+        ("p:3", "IN_CATEGORY", "c:2"): "only_a", ("p:5", "IN_CATEGORY", "c:1"): "only_a",
+        ("p:5", "HAS_BRAND", "b:1"): "only_b"}
+    assert got[("p:2", "HAS_BRAND", "b:1")]["change"] == pytest.approx(-0.14)
+    assert got[("p:4", "HAS_BRAND", "b:2")]["change"] == pytest.approx(0.07)
+    assert got[("p:4", "HAS_BRAND", "b:2")]["status_b"] == "accepted"
+    only_a = got[("p:3", "IN_CATEGORY", "c:2")]
+    assert only_a["probability_b"] is None and only_a["change"] is None and only_a["probability_a"] == 0.91
+    assert [r["diff"] for r in rows] == sorted(r["diff"] for r in rows)  # grouped: both, only_a, only_b
+
+
+def test_coverage_before_and_after_a_run(graph):
+    rows = {r["rel_type"]: r for r in run_analyst(graph, "coverage", run_id="run-a")}
+    assert set(rows) == {"HAS_BRAND", "IN_CATEGORY"}  # the types run-a predicted
+    brand, cat = rows["HAS_BRAND"], rows["IN_CATEGORY"]
+    # 5 products; asserted brands: p:1, p:3. run-a adds p:2 and p:4.
+    assert (brand["nodes"], brand["lacking_before"], brand["lacking_after"], brand["filled_by_run"]) == (5, 3, 1, 2)
+    assert brand["coverage_before"] == pytest.approx(0.4) and brand["coverage_after"] == pytest.approx(0.8)
+    # asserted categories: p:1, p:2, p:4. run-a adds p:3; its p:5 edge was rejected, so p:5 still lacks one.
+    assert (cat["lacking_before"], cat["lacking_after"]) == (2, 1)
+    b = run_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND", "BOUGHT_TOGETHER"])
+    assert keys(b, "rel_type", "lacking_before", "lacking_after") == [("BOUGHT_TOGETHER", 3, 3), ("HAS_BRAND", 3, 0)]
+    brands = run_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND"], label="Brand")
+    assert keys(brands, "nodes", "lacking_before") == [(2, 2)]
+
+
+def test_product_predictions_in_both_directions(graph):
+    rows = run_analyst(graph, "product_predictions", id="p:5")
+    assert keys(rows, "rel_type", "direction", "other", "status") == [("HAS_BRAND", "out", "b:1", "proposed")]
+    with_rejected = run_analyst(graph, "product_predictions", id="p:5", include_rejected=True)
+    assert keys(with_rejected, "rel_type", "other", "status") == [
+        ("HAS_BRAND", "b:1", "proposed"), ("IN_CATEGORY", "c:1", "rejected")]
+    brand = run_analyst(graph, "product_predictions", id="b:1", limit=2)
+    assert keys(brand, "direction", "other", "run_id") == [("in", "p:2", "run-a"), ("in", "p:2", "run-b")]
+
+
+def test_evidence_paths_use_asserted_edges_only(graph):
+    rows = run_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", run_id="run-a")
+    assert [r["path"] for r in rows] == [
+        "p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1",
+        "p:2 -[IN_CATEGORY]-> c:1 <-[IN_CATEGORY]- p:1 -[HAS_BRAND]-> b:1"]
+    assert [r["hops"] for r in rows] == [2, 3] and rows[0]["names"] == ["Sonique Cable", "Sonique Buds", "Sonique"]
+    assert [n["id"] for n in rows[0]["graph"]] == ["p:2", "p:1", "b:1"]
+    kettle = run_analyst(graph, "evidence_paths", head="p:4", rel_type="HAS_BRAND", tail="b:2")
+    assert [r["path"] for r in kettle] == ["p:4 <-[BOUGHT_TOGETHER]- p:3 -[HAS_BRAND]-> b:2"]
+    # p:5 has no asserted edge: the 3-hop route through its (predicted, rejected) IN_CATEGORY edge does not count
+    assert run_analyst(graph, "evidence_paths", head="p:5", rel_type="HAS_BRAND", tail="b:1") == []
+    # no such predicted edge: nothing to explain
+    assert run_analyst(graph, "evidence_paths", head="p:1", rel_type="HAS_BRAND", tail="b:1") == []
+    assert len(run_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", limit=1)) == 1
+
+
+def test_run_summary_runs_run_graph_and_neighbourhood(graph):
+    summary = run_analyst(graph, "run_summary", run_id="run-a")
+    assert keys(summary, "rel_type", "edges", "proposed", "accepted", "rejected") == [
+        ("HAS_BRAND", 2, 2, 0, 0), ("IN_CATEGORY", 2, 1, 0, 1)]
+    assert summary[0]["mean_probability"] == pytest.approx(0.91) and summary[1]["min_probability"] == 0.55
+    runs = run_analyst(graph, "runs")
+    assert sorted(r["run_id"] for r in runs) == ["run-a", "run-b"] and len(run_analyst(graph, "runs", limit=1)) == 1
+    assert json.loads(runs[0]["counts"])["predicted"] in (3, 4)
+    drawn = run_analyst(graph, "run_graph", run_id="run-a", status="proposed")
+    assert [(r["h"]["id"], r["r"]["type"], r["t"]["id"]) for r in drawn] == [
+        ("p:2", "HAS_BRAND", "b:1"), ("p:3", "IN_CATEGORY", "c:2"), ("p:4", "HAS_BRAND", "b:2")]
+    assert drawn[0]["r"]["probability"] == 0.94 and drawn[0]["r"]["status"] == "proposed"
+    around = run_analyst(graph, "neighbourhood", id="p:2")
+    rels = sorted((r["r"]["type"], r["m"]["id"], r["r"].get("run_id")) for r in around)
+    assert rels == [("BOUGHT_TOGETHER", "p:1", None), ("HAS_BRAND", "b:1", "run-a"), ("HAS_BRAND", "b:1", "run-b"),
+                    ("IN_CATEGORY", "c:1", None)]
+
+
+# ---- parameters ------------------------------------------------------------------------------------------------
+
+def test_prepare_params_fills_defaults_coerces_and_refuses():
+    assert prepare_params("analyst/proposed_edges", {}) == {
+        "rel_type": None, "run_id": None, "min_probability": 0.0, "limit": 100}
+    got = prepare_params("analyst/proposed_edges", {"limit": 5.0, "min_probability": 1, "run_id": 123})
+    assert got["limit"] == 5 and isinstance(got["limit"], int)
+    assert got["min_probability"] == 1.0 and isinstance(got["min_probability"], float)
+    assert got["run_id"] == "123"  # ids are strings even when they look like numbers
+    assert prepare_params("analyst/coverage", {})["label"] == "Product"
+    with pytest.raises(KgpError, match=r"takes no parameter \$limt; it takes: \$rel_type"):
+        prepare_params("analyst/proposed_edges", {"limt": 3})
+    with pytest.raises(KgpError, match=r"needs \$rel_type, \$tail"):
+        prepare_params("analyst/evidence_paths", {"head": "p:1"})
+    with pytest.raises(KgpError, match=r"\$limit must be an integer"):
+        prepare_params("analyst/proposed_edges", {"limit": 2.5})
+    with pytest.raises(KgpError, match=r"\$rel_types must be a JSON list"):
+        prepare_params("analyst/coverage", {"rel_types": "HAS_BRAND"})
+    with pytest.raises(KgpError, match=r"\$include_rejected must be true or false"):
+        prepare_params("analyst/product_predictions", {"id": "p:1", "include_rejected": "yes"})
+    # statements without declarations take their parameters as given
+    assert prepare_params("runs/get_run", {"run_id": 7}) == {"run_id": 7}
+
+
+def kgp(*args, env):
+    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
+                          env={**__import__("os").environ, **env}, timeout=120)
+
+
+def test_cli_runs_analyst_files_with_typed_params(graph, cli_env):
+    done = kgp("cypher", "--file", "analyst/proposed_edges", "--param", "rel_type=HAS_BRAND",
+               "--param", "min_probability=0.85", "--param", "limit=1", "--json", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert keys(json.loads(done.stdout), "head", "tail", "probability") == [("p:2", "b:1", 0.94)]
+    done = kgp("cypher", "--file", "analyst/coverage", "--param", "run_id=run-b",
+               "--param", 'rel_types=["HAS_BRAND"]', "--json", env=cli_env)
+    assert keys(json.loads(done.stdout), "rel_type", "lacking_after") == [("HAS_BRAND", 0)]
+    bad = kgp("cypher", "--file", "analyst/run_edges", env=cli_env)
+    assert bad.returncode == 2 and "needs $run_id" in bad.stderr
+
+
+# ---- Neo4j Browser: the guide and the style -------------------------------------------------------------------
+
+BROWSER = Path(__file__).resolve().parents[1] / "cypher" / "browser"
+LINT = Path(__file__).resolve().parents[1] / "tools" / "cypher-lint" / "lint.mjs"
+PARAM_BLOCK = re.compile(r"^:param ([A-Za-z_][A-Za-z0-9_]*) => (.+)$")
+
+
+class GuideBlocks(HTMLParser):
+    """Runnable <pre> blocks of a Neo4j Browser guide, in document order, with their slide number."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.blocks, self.slides, self.tags = [], 0, set()
+        self._current = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add((tag, attrs.get("class")))
+        if tag == "slide":
+            self.slides += 1
+        if tag == "pre" and "runnable" in (attrs.get("class") or "").split():
+            self._current = {"slide": self.slides, "query": attrs.get("data-query"), "text": ""}
+
+    def handle_data(self, data):
+        if self._current is not None:
+            self._current["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "pre" and self._current is not None:
+            self.blocks.append(self._current)
+            self._current = None
+
+
+def guide_blocks():
+    parser = GuideBlocks()
+    parser.feed((BROWSER / "guide.html").read_text(encoding="utf-8"))
+    return parser
+
+
+def test_guide_is_up_to_date_and_shaped_like_a_browser_guide():
+    done = subprocess.run([sys.executable, str(BROWSER / "build_guide.py"), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    parser = guide_blocks()
+    assert ("article", "guide") in parser.tags and ("carousel", "deck container-fluid") in parser.tags
+    assert ("slide", "row-fluid") in parser.tags and parser.slides >= 6
+    assert "<title>" in (BROWSER / "guide.html").read_text()
+
+
+def test_every_runnable_guide_block_is_an_analyst_query_or_a_param_command():
+    queries = set(analyst_queries())
+    seen_queries, set_params = set(), set()
+    for block in guide_blocks().blocks:
+        text = block["text"].strip()
+        if block["query"] is None:
+            m = PARAM_BLOCK.match(text)
+            assert m, f"slide {block['slide']}: runnable block is neither an analyst query nor :param: {text!r}"
+            set_params.add(m[1])
+            continue
+        assert block["query"] in queries, block["query"]
+        assert text == cypher_files.load(block["query"]), f"{block['query']}: guide text differs from the file"
+        missing = used_params(text) - set_params
+        assert not missing, f"slide {block['slide']}: {block['query']} runs before :param {sorted(missing)}"
+        seen_queries.add(block["query"])
+    assert len(seen_queries) >= 8
+    declared = set().union(*(declared_params(q) for q in seen_queries))
+    assert set_params <= declared  # no :param block for a name no query uses
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not LINT.is_file(), reason="node or tools/cypher-lint missing")
+def test_guide_blocks_lint_clean_as_browser_input(tmp_path):
+    for i, block in enumerate(guide_blocks().blocks):
+        (tmp_path / f"block{i:02d}.cypher").write_text(block["text"].strip() + "\n", encoding="utf-8")
+    done = subprocess.run(["node", str(LINT), "--console-commands", str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and " 0 errors" in done.stdout, done.stdout + done.stderr
+
+
+def test_guide_walkthrough_runs_on_the_embedded_store(graph):
+    """Play the guide as Browser would: each :param sets a parameter (its value evaluated by the database), each
+    query runs with the parameters set so far. The placeholders get the fixture's ids."""
+    placeholders = {"'PASTE-A-RUN-ID'": "'run-a'", "'p:42'": "'p:2'", "'b:7'": "'b:1'"}
+    params, results = {}, {}
+    for block in guide_blocks().blocks:
+        text = block["text"].strip()
+        m = PARAM_BLOCK.match(text)
+        if m:
+            value = placeholders.get(m[2], m[2])
+            params[m[1]] = graph.query(f"RETURN {value} AS v", read_only=True)[0]["v"]
+        else:
+            results[block["query"]] = graph.query(text, {k: params[k] for k in used_params(text)}, read_only=True)
+    assert [r["run_id"] for r in results["analyst/runs"]] != []
+    assert {r["rel_type"] for r in results["analyst/run_summary"]} == {"HAS_BRAND", "IN_CATEGORY"}
+    assert [r["probability"] for r in results["analyst/proposed_edges"]] == [0.94, 0.91]  # min_probability 0.9
+    assert [r["path"] for r in results["analyst/evidence_paths"]][0] == "p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1"
+    assert keys(results["analyst/run_edges"], "head", "status") == [("p:5", "rejected")]
+    assert all(results[q] for q in results if q != "analyst/product_predictions") and results[
+        "analyst/product_predictions"]
+
+
+def parse_grass(text: str) -> dict[str, dict[str, str]]:
+    """The GRASS reading of Neo4j Browser's GraphStyle.parse: single quotes toggle strings, `{` `}` delimit rules,
+    properties split on ';' then ':' (so a value must not contain ':', and comments are not understood)."""
+    rules, keyword, props, inside, quoted = {}, "", "", False, False
+    for c in text:
+        if c == "'":
+            quoted = not quoted
+            continue
+        if c == "{" and not quoted:
+            inside = True
+            continue
+        if c == "}" and not quoted:
+            inside = False
+            rules[keyword], keyword, props = props, "", ""
+            continue
+        if inside:
+            props += c
+        elif not c.isspace():
+            keyword += c
+    out = {}
+    for selector, body in rules.items():
+        out[selector] = {}
+        for prop in body.split(";"):
+            parts = prop.split(":")
+            if len(parts) >= 2 and parts[0].strip() and parts[1].strip():
+                assert len(parts) == 2, f"{selector}: Browser cuts {prop.strip()!r} at its second ':'"
+                out[selector][parts[0].strip()] = parts[1].strip()
+    return out
+
+
+def test_style_grass_parses_as_browser_reads_it():
+    text = (BROWSER / "style.grass").read_text(encoding="utf-8")
+    assert "/*" not in text and "//" not in text  # Browser's parser has no comments: they would break selectors
+    rules = parse_grass(text)
+    assert set(rules) >= {"node", "relationship", "node.Product", "node.Brand", "node.Category"}
+    for selector, props in rules.items():
+        assert re.fullmatch(r"(node|relationship)(\.[A-Za-z_][A-Za-z0-9_]*)?", selector), selector
+        assert props, selector
+        for key in ("color", "border-color", "text-color-internal", "text-color-external"):
+            if key in props:
+                assert re.fullmatch(r"#[0-9A-Fa-f]{6}", props[key]), (selector, key, props[key])
+    caption = rules["relationship"]["caption"]
+    assert "<type>" in caption and "{status}" in caption and "{probability}" in caption
+    assert rules["relationship"]["color"] == rules["node"]["color"]  # relationships stay neutral grey
+
+
+def test_guide_server_sends_the_cors_header_browser_needs():
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(BROWSER / "serve.py"), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/guide.html", timeout=2) as resp:
+                    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+                    assert '<article class="guide">' in resp.read().decode()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/style.grass", timeout=2) as resp:
+                    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+                    assert resp.read().decode() == (BROWSER / "style.grass").read_text(encoding="utf-8")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

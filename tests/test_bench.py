@@ -1,0 +1,64 @@
+"""`kgp bench linkpred` end to end on real data through the embedded store: ours, ablations and a PyKEEN
+baseline on one snapshot, and the markdown table that puts them side by side."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgplatform.bench import ABLATIONS, render_markdown, run_linkpred
+from tests.conftest import require_dataset
+
+
+@pytest.fixture(scope="module")
+def giftcards_report(base_settings):
+    pytest.importorskip("pykeen", reason="the bench extra (pip install -e .[bench]) is not installed")
+    data = require_dataset("amazon-giftcards-2018")
+    return run_linkpred(base_settings, data, time_budget=6, baselines=["pykeen-complex"],
+                        ablations=list(ABLATIONS))
+
+
+def test_report_has_every_model_on_the_same_test_queries(giftcards_report):
+    rep = giftcards_report
+    queries = rep["test"]["count"]
+    assert queries == 2 * 1387  # the official test split, head and tail prediction
+    for name in ABLATIONS:
+        assert rep["ablations"][name]["test"]["count"] == queries
+    assert rep["baselines"]["pykeen-complex"]["test"]["count"] == queries
+    assert set(rep["test"]["per_relation"]) == {"HAS_BRAND", "IN_CATEGORY", "ALSO_BOUGHT", "ALSO_VIEWED"}
+    assert rep["test"]["per_relation"]["HAS_BRAND"]["count"] == 2 * 31
+
+
+def test_every_stage_is_timed_and_budgets_hold(giftcards_report):
+    timings = giftcards_report["timings_s"]
+    for stage in ("ingest", "export", "featurize", "train+evaluate", "ablation text only", "ablation graph only",
+                  "baseline pykeen-complex"):
+        assert timings[stage] >= 0, stage
+    # A 6 s budget is far too short to converge: every model must have been stopped by it, not by patience.
+    assert giftcards_report["stopped_reason"] == "time_budget"
+    assert giftcards_report["baselines"]["pykeen-complex"]["stopped_reason"] == "time_budget"
+    assert all(a["stopped_reason"] == "time_budget" for a in giftcards_report["ablations"].values())
+
+
+def test_ablations_really_drop_an_input(giftcards_report):
+    text_only = giftcards_report["ablations"]["text only"]["config"]
+    graph_only = giftcards_report["ablations"]["graph only"]["config"]
+    assert text_only == {"learned_embeddings": False, "encoder": "none"}
+    assert graph_only == {"use_text": False}
+
+
+def test_markdown_puts_baseline_and_ablations_beside_ours(giftcards_report):
+    md = render_markdown([giftcards_report])
+    ours = f"| amazon-giftcards-2018 | ours, type-constrained | {giftcards_report['test']['mrr']:.3f} |"
+    assert ours in md
+    assert "| amazon-giftcards-2018 | ours, text only (ablation)" in md
+    assert "| amazon-giftcards-2018 | ours, graph only (ablation)" in md
+    assert "pykeen-complex (same run, same budget)" in md
+    brand = giftcards_report["baselines"]["pykeen-complex"]["test"]["per_relation"]["HAS_BRAND"]["mrr"]
+    row = next(line for line in md.splitlines() if line.startswith("| HAS_BRAND |"))
+    assert row.rstrip().endswith(f" {brand:.3f} |")  # the baseline's per-relation MRR sits in the last column
+
+
+def test_unknown_ablation_is_refused_before_any_work(base_settings):
+    with pytest.raises(ValueError, match="unknown ablation"):
+        run_linkpred(base_settings, require_dataset("amazon-giftcards-2018"), time_budget=1,
+                     ablations=["no brains"])
