@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     if unknown:
         raise ValueError(f"unknown ablation(s) {', '.join(map(repr, unknown))}; choose from {', '.join(ABLATIONS)}")
     store = open_store(settings, graph=graph_name_for(data))
+    load_at_start = os.getloadavg()[1]  # 5-minute average: other jobs sharing the cores slow every model alike
     clock = StageClock()
     timings, lap = clock.timings, clock.lap
 
@@ -123,6 +125,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "calibration_test": calibration_test,
         "stopped_reason": result.stopped_reason,
         "time_budget_s": time_budget, "timings_s": timings, "features": feature_stats,
+        "machine": {"cpus": os.cpu_count(), "load_avg_5min": {"start": load_at_start, "end": os.getloadavg()[1]}},
         "config": cfg.model_dump(), "published": {k: {"mrr": v[0], "hits@10": v[1]}
                                                   for k, v in PUBLISHED.get(dataset, {}).items()},
         "protocol": "filtered, both directions, realistic ranks for ties; 'test' ranks among entities of the "
@@ -168,12 +171,18 @@ def write_back_table(reports: list[dict]) -> list[str]:
 
 def render_markdown(reports: list[dict]) -> str:
     """One table: our filtered test metrics beside the published reference numbers, then per-relation rows."""
+    from .bench_targets import render_targets
+
     preface = ["# Link prediction: filtered test metrics", "",
-               "Regenerate with `bash bench/run_linkpred.sh 300` (each dataset goes through the embedded FalkorDB: "
-               "ingest, export, featurize, train on train, early-stop on valid, rank test). Protocol: filtered, "
-               "head and tail prediction averaged, ties at the mean rank. 'type-constrained' ranks among entities of "
-               "the relation's range types seen in train; 'all entities' is the protocol of the published numbers "
-               "(from ../shared/datasets/README.md). Machine: 2 CPU cores, no GPU.", ""]
+               "Regenerate with `bash bench/run_linkpred.sh [datasets...]` (budgets per dataset in the script). Each "
+               "dataset goes through the embedded FalkorDB: ingest, export, featurize, train on train, early-stop on "
+               "valid, rank test; the PyKEEN baselines and our ablations train on the same snapshot under the same "
+               "budget in the same run. Protocol: filtered, head and tail prediction averaged, ties at the mean rank. "
+               "'type-constrained' ranks among entities of the relation's range types seen in train; 'all entities' "
+               "is the protocol of the published numbers (from ../shared/datasets/README.md). Machine: 2 CPU cores, "
+               "no GPU; the load average during each run is under 'Stages' (other jobs on the same cores slow every "
+               "model of that run alike, but lower all of its numbers).", "", *render_targets(reports),
+               "## All models", ""]
     lines = ["| dataset | setting | MRR | Hits@1 | Hits@3 | Hits@10 | train budget (s) | wall-clock (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for rep in reports:
@@ -206,6 +215,8 @@ def render_markdown(reports: list[dict]) -> str:
             theirs = "".join(f" {t['per_relation'].get(rel, {}).get('mrr', 0):.3f} |" for _, t in others)
             out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |{theirs}")
         stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
+        load = rep.get("machine", {}).get("load_avg_5min")
+        load_text = f" Load average (5 min) {load['start']:.1f} at start, {load['end']:.1f} at end." if load else ""
         out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "
-                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.", ""]
+                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.{load_text}", ""]
     return "\n".join(out)

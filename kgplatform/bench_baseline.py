@@ -94,7 +94,8 @@ def build(name: str, snapshot: Snapshot, seed: int):
 
 
 def run_baseline(name: str, snapshot: Snapshot, *, time_budget_s: float, seed: int = 0, eval_every: int = 5,
-                 patience: int = 5, eval_batch_size: int = 512, log=None) -> BaselineResult:
+                 patience: int = 5, eval_batch_size: int = 512, max_epochs: int = 100000,
+                 log=None) -> BaselineResult:
     """Train within the budget, keep the state with the best filtered validation MRR, rank the test split."""
     from pykeen.training.callbacks import TrainingCallback
 
@@ -133,7 +134,7 @@ def run_baseline(name: str, snapshot: Snapshot, *, time_budget_s: float, seed: i
                     self.training_loop._should_stop = True  # PyKEEN's own flag for a callback-requested stop
 
     try:
-        loop.train(triples_factory=factory, num_epochs=100000, batch_size=cfg["batch_size"], callbacks=[Budget()],
+        loop.train(triples_factory=factory, num_epochs=max_epochs, batch_size=cfg["batch_size"], callbacks=[Budget()],
                    use_tqdm=False, **({"label_smoothing": cfg["label_smoothing"]} if "label_smoothing" in cfg else {}))
     except BudgetExhausted:
         state["reason"] = "time_budget"

@@ -113,14 +113,13 @@ def choose_revealed(removed: Tensor, held_out: Tensor, rel_names: list[str], see
                     order: tuple[str, ...] = REVEAL_ORDER) -> tuple[Tensor, Tensor]:
     """One removed edge per held-out product that has any: (rows (h, r, t) [P, 3], the products [P]).
 
-    Products come in held_out order; two products may reveal the same edge between them.
-
     Preference: the other end is not held out; then the relation's place in ``order`` (relations not listed come
-    last); then a seeded uniform choice among the ties.
+    last); then a seeded uniform choice among the ties. Products come in held_out order; two held-out products may
+    reveal the same edge between them.
     """
     held = set(held_out.tolist())
     rank_of = {rel_names.index(name): i for i, name in enumerate(order) if name in rel_names}
-    by_node: dict[int, list[tuple[int, int, int]]] = {}
+    by_node: dict[int, list[tuple[int, int, int, int, int]]] = {}
     for h, r, t in removed.tolist():
         for node, other in ((h, t), (t, h)):
             if node in held:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from .cli_bench import bench_app
 from .cli_jobs import jobs_app, worker
 from .cli_review import review_app
 from .cli_serve import explain, serve
@@ -23,7 +24,6 @@ app = typer.Typer(help="kgplatform: complete product/entity knowledge graphs.", 
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The embedded FalkorDB server.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect and retract prediction runs.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks on real datasets.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(bench_app, name="bench")
@@ -219,11 +219,13 @@ def runs_report(run_id: str):
 
 @runs_app.command("retract")
 def runs_retract(run_id: str, include_accepted: bool = typer.Option(False, help="also remove accepted edges"),
+                 include_rejected: bool = typer.Option(False, help="also remove rejected edges (known negatives)"),
                  as_json: bool = typer.Option(False, "--json")):
     """Remove exactly this run's predicted relationships. Asserted facts are never touched."""
     from .runs import retract_run
 
-    report = retract_run(open_configured_store(), run_id, include_accepted=include_accepted)
+    report = retract_run(open_configured_store(), run_id, include_accepted=include_accepted,
+                         include_rejected=include_rejected)
     emit_json(report) if as_json else out.print(f"retracted {report['total_removed']} edges of {run_id}: "
                                                 f"{report['removed']}")
 
@@ -240,96 +242,6 @@ def demo(time_budget: float = typer.Option(90.0, help="training wall-clock budge
                       quiet=as_json)
     if as_json:
         emit_json(report)
-
-
-@bench_app.command("table")
-def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
-                out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
-                json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON"),
-                inductive: list[Path] = typer.Option([], "--inductive", exists=True,
-                                                     help="JSON files of `kgp bench inductive`, as a section")):
-    """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
-    from .bench import render_markdown
-    from .bench_inductive import render_inductive_markdown
-
-    reports = [json.loads(p.read_text()) for p in results]
-    inductive_reports = [json.loads(p.read_text()) for p in inductive]
-    text = render_markdown(reports)
-    if inductive_reports:
-        text += "\n" + render_inductive_markdown(inductive_reports)
-    if out_file:
-        out_file.write_text(text)
-    if json_file:
-        json_file.write_text(json.dumps({"linkpred": reports, "inductive": inductive_reports}, indent=2) + "\n")
-    sys.stdout.write(text)
-
-
-@bench_app.command("linkpred")
-def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
-                   time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),
-                   no_text: bool = typer.Option(False, "--no-text"),
-                   baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
-                                                      "snapshot and budget: pykeen-complex, pykeen-rotate "
-                                                      "(needs the bench extra: pip install -e .[bench])"),
-                   ablation: list[str] = typer.Option([], "--ablation", help="also train our model without one input "
-                                                      "on the same snapshot and budget: 'text only', 'graph only'"),
-                   out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
-                   as_json: bool = typer.Option(False, "--json")):
-    """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
-    from .bench import run_linkpred
-
-    with RichProgress(console, enabled=not as_json) as progress:
-        report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, baselines=baseline,
-                              ablations=ablation, progress=progress,
-                              log=lambda line: console.print(line, markup=False))
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
-    emit_json(report) if as_json else out.print_json(json.dumps(report))
-
-
-@bench_app.command("inductive")
-def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
-                    time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
-                    held_out: float = typer.Option(0.1, help="share of products held out with all their edges"),
-                    seed: int = typer.Option(0),
-                    protocol: str = typer.Option("extend", help="'extend': held-out products are added to the "
-                                                 "trained model afterwards; 'mask': they stay nodes of the training "
-                                                 "graph without learned embedding"),
-                    unseen_node_ratio: Optional[float] = typer.Option(None, help="override TrainConfig's "
-                                                                      "unseen_node_ratio"),
-                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
-                    as_json: bool = typer.Option(False, "--json")):
-    """Products never seen in training, scored from their text and at most one edge, beside a text k-NN baseline."""
-    from .bench_inductive import render_inductive_markdown, run_inductive
-
-    with RichProgress(console, enabled=not as_json) as progress:
-        report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
-                               unseen_node_ratio=unseen_node_ratio, protocol=protocol, progress=progress)
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
-    emit_json(report) if as_json else sys.stdout.write(render_inductive_markdown([report]))
-
-
-@bench_app.command("jobs")
-def bench_jobs(data: Path = typer.Option(..., exists=True, help="dataset folder, e.g. ../shared/datasets/amazon-beauty-2014"),
-               time_budget: float = typer.Option(90.0, help="training wall-clock budget in seconds"),
-               shards: int = typer.Option(4, help="score shards"),
-               out_dir: Optional[Path] = typer.Option(None, "--out", help="write jobs-<dataset>.json and .md here"),
-               as_json: bool = typer.Option(False, "--json")):
-    """Pipeline wall-clock in-process vs queue jobs on 1 and 2 worker processes, per stage, with queue overhead."""
-    from .bench_jobs import render_jobs_markdown, run_jobs_benchmark
-
-    with RichProgress(console, enabled=not as_json) as progress:
-        report = run_jobs_benchmark(settings(), data, time_budget=time_budget, num_shards=shards,
-                                    progress=progress, log=lambda line: console.print(line, markup=False))
-    table = render_jobs_markdown(report)
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"jobs-{data.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-        (out_dir / f"jobs-{data.name}.md").write_text(table)
-    emit_json(report) if as_json else sys.stdout.write(table)
 
 
 def main() -> None:

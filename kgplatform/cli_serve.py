@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text  # graph text is never rich markup
 
 from .errors import KgpError
 from .settings import Settings
@@ -70,12 +71,12 @@ def explain(head: str = typer.Argument(..., help="the head's id"),
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     h, t = result["head"], result["tail"]
-    out.print(f"[bold]{h['name']}[/] ({h['id']}) -[:{rel_type}]-> [bold]{t['name']}[/] ({t['id']})", markup=False)
+    out.print(f"{h['name']} ({h['id']}) -[:{rel_type}]-> {t['name']} ({t['id']})", markup=False, highlight=False)
     out.print(f"run {result['run_id']}  probability {result['probability']:.3f}  score {result['score']:.3f}")
     if result["paths"]:
         table = Table("path", "rule confidence", "support", "instances", title="supporting paths (best first)")
         for p in result["paths"]:
-            table.add_row(p["text"], f"{p['confidence']:.3f}", str(p["support"]), str(p["instances"]))
+            table.add_row(Text(p["text"]), f"{p['confidence']:.3f}", str(p["support"]), str(p["instances"]))
         out.print(table)
     else:
         out.print("no path of length 2-3 joins head and tail in the asserted graph")
@@ -83,7 +84,7 @@ def explain(head: str = typer.Argument(..., help="the head's id"),
         table = Table("node", "id", "cosine", title=f"most similar nodes ({result['neighbour_basis']}) with "
                       f"{rel_type} to the tail")
         for n in result["neighbours"]:
-            table.add_row(n["name"], n["id"], f"{n['similarity']:.3f}")
+            table.add_row(Text(n["name"]), Text(n["id"]), f"{n['similarity']:.3f}")
         out.print(table)
     for m in result["mentions"]:
         out.print(f"head text {'names the tail' if m['match'] == 'name' else 'shares a word'}: {m['snippet']}",

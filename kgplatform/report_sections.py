@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .report import SECTIONS, at_least, ece_of, precision_curve, reliability_bins
+from .report import at_least, ece_of, precision_curve, reliability_bins
 
 
 # ---- HTML pieces -----------------------------------------------------------------------------------------------

@@ -193,7 +193,8 @@ def writeback_step(store: GraphStore, settings: Settings, run_id: str, num_shard
 
 def load_explainer(out: Path):
     """An Explainer for a run directory: its snapshot, text features (else node states) and mined rules."""
-    from .explain import Explainer, RuleMiner
+    from .explain import Explainer
+    from .explain_paths import RuleMiner
 
     snapshot = Snapshot.load(out / "snapshot.pt")
     vectors, basis = torch.load(out / "features.pt"), "text embedding"

@@ -58,7 +58,8 @@ def show_run(store: GraphStore, run_id: str, runs_root: Path | None = None) -> d
     return out
 
 
-def retract_run(store: GraphStore, run_id: str, *, include_accepted: bool = False, batch: int = 5000) -> dict:
+def retract_run(store: GraphStore, run_id: str, *, include_accepted: bool = False, include_rejected: bool = False,
+                batch: int = 5000) -> dict:
     """Delete exactly this run's predicted relationships, type by type, in batches; asserted facts can't match."""
     show_run(store, run_id)  # fails clearly for an unknown run
     removed = {}
@@ -67,7 +68,8 @@ def retract_run(store: GraphStore, run_id: str, *, include_accepted: bool = Fals
         removed[rel_type] = 0
         while True:
             n = run(store, "runs/retract_batch", {"run_id": run_id, "batch": batch,
-                                                  "include_accepted": include_accepted},
+                                                  "include_accepted": include_accepted,
+                                                  "include_rejected": include_rejected},
                     rel_type=rel_type)[0]["count"]
             removed[rel_type] += n
             if n < batch:

@@ -28,13 +28,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from .errors import KgpError
+from .errors import KgpError, StoreError
 from .names import check_rel_type
 from .settings import Settings
 from .store import GraphStore, run
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "kgp_review"
+MIN_TOKEN = 16
 STATUSES = ("proposed", "accepted", "rejected")
 NEIGHBOURS_PER_END = 15  # asserted relationships drawn around each end of the edge (besides the evidence)
 SECURITY_HEADERS = {
@@ -94,8 +95,8 @@ class ExplanationCache:
 def create_app(settings: Settings, token: str, *, store: GraphStore | None = None,
                reviewer: str = "review-page") -> FastAPI:
     """The review page's app. ``store`` defaults to the configured one, opened on first use."""
-    if not token:
-        raise KgpError("the review page needs a token (KGP_REVIEW_TOKEN)")
+    if len(token or "") < MIN_TOKEN:
+        raise KgpError(f"the review page's token (KGP_REVIEW_TOKEN) must have at least {MIN_TOKEN} characters")
     app = FastAPI(title="kgplatform review", docs_url=None, redoc_url=None, openapi_url=None)
     state = {"store": store}
     lock = threading.Lock()
@@ -128,7 +129,7 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
 
     @app.exception_handler(KgpError)
     async def kgp_error(request: Request, exc: KgpError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=503 if isinstance(exc, StoreError) else 400)
 
     @app.get("/", include_in_schema=False)
     def page(request: Request, token_param: str | None = Query(None, alias="token")):

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
                                            description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
     # The review page's token (`kgp serve`): generated and printed at start when unset.
-    review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN", min_length=16)
+    review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN")
 
     @property
     def backend(self) -> str:

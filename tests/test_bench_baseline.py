@@ -57,13 +57,20 @@ def giftcards(base_settings):
     store.close()
 
 
-def test_baseline_respects_its_time_budget_and_learns(giftcards):
+def test_baseline_learns_and_keeps_its_best_validation_state(giftcards):
     from kgplatform.learn.index import relation_ranges
 
     untrained, _, _, _ = build("pykeen-complex", giftcards, seed=0)
     chance = rank_metrics(PykeenScorer(untrained, giftcards.num_relations), giftcards, SPLIT_TEST,
                           allowed=relation_ranges(giftcards))["mrr"]
-    result = run_baseline("pykeen-complex", giftcards, time_budget_s=10, eval_every=2)
-    assert result.train_seconds < 10 + 10  # stops within a batch or an evaluation of the budget
-    assert result.stopped_reason == "time_budget" and result.best_valid_mrr is not None
-    assert result.test["mrr"] > 1.5 * chance, (result.test["mrr"], chance, result.epochs, result.best_epoch)
+    # A fixed number of epochs and a budget it cannot reach: the outcome does not depend on the machine's load.
+    result = run_baseline("pykeen-complex", giftcards, time_budget_s=3600, eval_every=2, max_epochs=6)
+    assert result.stopped_reason == "epochs" and result.epochs == 6
+    assert result.best_epoch in (2, 4, 6) and result.best_valid_mrr is not None
+    assert result.test["mrr"] > 1.5 * chance, (result.test["mrr"], chance, result.best_epoch)
+
+
+def test_baseline_stops_at_its_time_budget(giftcards):
+    result = run_baseline("pykeen-complex", giftcards, time_budget_s=0.01, eval_every=1)
+    assert result.stopped_reason == "time_budget"
+    assert result.epochs <= 1  # stopped inside the first epoch, after its first batch

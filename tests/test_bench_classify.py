@@ -14,7 +14,6 @@ import torch
 
 from kgplatform.bench import render_markdown, write_back_decisions
 from kgplatform.bench_classify import (
-    Thresholds,
     best_threshold,
     calibration_on_candidates,
     fit_thresholds,

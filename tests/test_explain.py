@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.explain import (MAX_SUMMARY, Adjacency, Explainer, RuleMiner, explanation_stats, find_paths,
-                                mentions, node_name, summarize)
+from kgplatform.explain import MAX_SUMMARY, Explainer, explanation_stats, mentions, node_name, summarize
+from kgplatform.explain_paths import Adjacency, RuleMiner, find_paths
 from kgplatform.export import export_snapshot
 from kgplatform.ingest import ingest_path
 from kgplatform.pipeline import PipelineConfig, prepare_splits
@@ -113,6 +113,17 @@ def test_rule_confidence_matches_a_brute_force_count():
             assert rule["confidence"] == pytest.approx(hits / (support + 5.0))
 
 
+def test_rules_counted_per_relation_are_capped_and_reloaded_the_same():
+    snapshot = random_snapshot(seed=2)
+    miner = RuleMiner(snapshot, max_rules_per_relation=2)
+    first, second = miner.confidence(0, (0, 1)), miner.confidence(0, (1, 2))
+    assert miner.confidence(0, (2, 0)) == {"confidence": 0.0, "support": 0, "hits": 0, "mined": False}
+    assert miner.confidence(0, (0, 1)) == first and "mined" not in second  # counted ones stay
+    again = RuleMiner(snapshot, max_rules_per_relation=2)
+    again.load_json(miner.to_json())
+    assert again.confidence(0, (1, 2)) == second and again.confidence(0, (2, 0))["mined"] is False
+
+
 def test_the_rule_never_sees_the_edge_it_explains():
     # h -R0-> t is the only edge into t: no other path joins them, so R0 has no supporting rule at all
     snapshot = Snapshot(node_ids=["h", "x", "t"], type_names=["T"], node_type=torch.zeros(3, dtype=torch.long),
@@ -133,6 +144,7 @@ def test_mentions_whole_name_then_words():
     words = mentions("A tent for two people", "Family Tents and Tent Pegs")
     assert [(m["text"], m["match"]) for m in words] == [("tent", "word")]
     assert [m["text"] for m in mentions("One tent, two pegs", "Tent Pegs")] == ["tent", "pegs"]
+    assert [m["text"] for m in mentions("An ergonomic desk lamp", "Desk Lamps")] == ["desk", "lamp"]
     assert mentions("regex (special) chars", "(special)")[0]["text"] == "(special)"
     assert mentions("nothing here", "Sonavel") == []
     assert node_name("Sonavel. A brand. Of audio.") == "Sonavel"

@@ -8,6 +8,7 @@ from kgplatform.bench_inductive import (
     CHANCE,
     ROW_FIELDS,
     ONE_EDGE,
+    POPULARITY,
     QUERY_RELATIONS,
     TEXT_ONLY,
     NeighbourScorer,
@@ -248,10 +249,12 @@ def test_inductive_bench_on_giftcards_beats_chance(base_settings):
     counts = {name: block["overall"]["count"] for name, block in settings.items()}
     assert len(set(counts.values())) == 1 and counts[TEXT_ONLY] > 100  # every setting ranks the same queries
     brand_chance = settings[CHANCE]["per_relation"]["HAS_BRAND"]
+    brand_popular = settings[POPULARITY]["per_relation"]["HAS_BRAND"]
     assert brand_chance["mrr"] < 0.05  # hundreds of brands in the range
     for setting in (TEXT_ONLY, ONE_EDGE):
         brand = settings[setting]["per_relation"]["HAS_BRAND"]
         assert brand["count"] >= 20
         assert brand["mrr"] > max(5 * brand_chance["mrr"], brand_chance["mrr"] + 0.15), (setting, brand)
+        assert brand["mrr"] > brand_popular["mrr"] + 0.1  # it reads the product, not just the brand's size
     table = render_inductive_markdown([report])
     assert "| amazon-giftcards-2018 | HAS_BRAND | model text-only |" in table

@@ -280,7 +280,9 @@ def test_transient_store_errors_are_retried_with_backoff_then_fail_clearly(base_
     finally:
         worker.stop()
         flush_broker(env)
-    assert ("RETRY", "export") in seen, seen
+    # RETRY lasts at most the 1 s backoff, so a poller on a loaded machine may miss it: the worker's log is the
+    # reliable witness of the retries (below); the poll only has to end in the export step's failure.
+    assert seen[-1] == ("FAILURE", "export"), seen
     assert status["state"] == "FAILURE" and status["step"] == "export"
     assert "Neo4j unreachable" in status["error"]
     assert worker.log_text().count(f"{job_id}.export] retry: Retry in") == 2  # KGP_TASK_MAX_RETRIES

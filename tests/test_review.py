@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -228,17 +227,20 @@ def kgp(*args, env):
                           env={**__import__("os").environ, **env}, timeout=120)
 
 
-def test_retract_keeps_accepted_edges_unless_asked(graph, cli_env):
+def test_retract_keeps_reviewed_edges_unless_asked(graph, cli_env):
     review_edges(graph, Selector(head="p:2", run_id="run-a"), "accept", "ann")
     review_edges(graph, Selector(head="p:3", run_id="run-a"), "reject", "ann")
+    rejected = {k for k, v in statuses(graph).items() if k[3] == "run-a" and v == "rejected"}
+    assert rejected
     report = retract_run(graph, "run-a")
-    assert report["total_removed"] == 4  # proposed and rejected ones
     left = {k: v for k, v in statuses(graph).items() if k[3] == "run-a"}
-    assert left == {("p:2", "HAS_BRAND", "b:1", "run-a"): "accepted"}
-    assert len(review_log(graph, run_id="run-a")) == 2  # the audit trail outlives the edges
-    done = kgp("runs", "retract", "run-a", "--include-accepted", "--json", env=cli_env)
+    # proposed edges go; the accepted one and the rejected ones (known negatives) stay
+    assert left == {("p:2", "HAS_BRAND", "b:1", "run-a"): "accepted"} | {k: "rejected" for k in rejected}
+    assert report["total_removed"] == 4 - len(rejected)
+    assert len(review_log(graph, run_id="run-a")) == 1 + len(rejected)  # the audit trail outlives the edges
+    done = kgp("runs", "retract", "run-a", "--include-accepted", "--include-rejected", "--json", env=cli_env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["total_removed"] == 1
+    assert json.loads(done.stdout)["total_removed"] == 1 + len(rejected)
     assert not any(k[3] == "run-a" for k in statuses(graph))
 
 

@@ -180,6 +180,14 @@ def test_review_through_the_api_changes_the_store_and_the_audit_trail(served):
     assert call(served["base"], "/api/review", body={**body, "action": "delete"})[0] == 422
 
 
+def test_a_short_token_is_refused(base_settings):
+    from kgplatform.errors import KgpError
+    from kgplatform.serve import create_app
+
+    with pytest.raises(KgpError, match="at least 16 characters"):
+        create_app(base_settings, "short")
+
+
 def test_bundle_is_built_from_the_sources():
     if NODE is None:
         pytest.skip("review page bundle check skipped: `node` is not on PATH")

@@ -1,7 +1,9 @@
 // Delete up to $batch predicted relationships of one run and type; only rows with predicted = true and this
-// run_id can match, so asserted facts are never removed. Accepted edges stay unless $include_accepted.
+// run_id can match, so asserted facts are never removed. Reviewed edges are reviewers' knowledge: accepted ones
+// stay unless $include_accepted, rejected ones (known negatives for training) unless $include_rejected.
 MATCH ()-[r:__REL_TYPE__]->()
-WHERE r.run_id = $run_id AND r.predicted = true AND ($include_accepted OR r.status <> 'accepted')
+WHERE r.run_id = $run_id AND r.predicted = true
+  AND ($include_accepted OR r.status <> 'accepted') AND ($include_rejected OR r.status <> 'rejected')
 WITH r LIMIT $batch
 DELETE r
 RETURN count(*) AS count

@@ -2,21 +2,23 @@
 // Drive the review page (`kgp serve`) in headless Debian Chromium: the page refuses a missing token, loads with
 // the printed address, lists edges, shows an edge's evidence and graph, and accepts it with the Accept button.
 //
-//   node tests/browser/review_page.mjs --url 'http://127.0.0.1:PORT/?token=T' [--head ID] [--expect-text TEXT]
-//                                      [--screenshot FILE.png] [--no-accept]
+//   node tests/browser/review_page.mjs --url 'http://127.0.0.1:PORT/?token=T' [--rel-type TYPE] [--head ID]
+//                                      [--expect-text TEXT] [--screenshot FILE.png] [--no-accept]
 //
-// --head picks the row whose head has that id (default: the first row); --expect-text must appear literally
+// --rel-type filters the list first; --head picks the row whose head has that id (default: the first row);
+// --expect-text must appear literally
 // (as text) in the edge list, e.g. a hostile name. Prints one JSON object: what it saw and which edge it accepted.
 // Exit 1 on any failed expectation, console error, page error or Content-Security-Policy violation.
 // Install once: npm ci --prefix tests/browser (needs /usr/bin/chromium, or set CHROMIUM).
 import { chromium } from 'playwright-core';
 
 function parseArgs(argv) {
-  const opts = { url: null, head: null, expectText: null, screenshot: null, accept: true };
+  const opts = { url: null, relType: null, head: null, expectText: null, screenshot: null, accept: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--url') opts.url = argv[++i];
     else if (arg === '--head') opts.head = argv[++i];
+    else if (arg === '--rel-type') opts.relType = argv[++i];
     else if (arg === '--expect-text') opts.expectText = argv[++i];
     else if (arg === '--screenshot') opts.screenshot = argv[++i];
     else if (arg === '--no-accept') opts.accept = false;
@@ -61,6 +63,13 @@ try {
   check(opened.ok(), `the printed address gave ${opened.status()}`);
   check(!page.url().includes('token='), `the token stayed in the address bar: ${page.url()}`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  if (opts.relType) {
+    const listed = page.waitForResponse((r) => r.url().includes('/api/edges?') && r.url().includes(opts.relType));
+    await page.selectOption('#f-rel', opts.relType);
+    await listed;
+    await page.waitForFunction((rel) => [...document.querySelectorAll('#edges tbody tr[data-key]')]
+      .every((tr) => tr.dataset.relType === rel), opts.relType);
+  }
   const rows = page.locator('#edges tbody tr[data-key]');
   result.rows = await rows.count();
   check(result.rows > 0, 'the page lists no edges');
@@ -84,6 +93,7 @@ try {
   result.paths_shown = await page.locator('#d-paths li').count();
   result.title = await page.textContent('#d-title');
   if (opts.screenshot) {
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: opts.screenshot });
     result.screenshot = opts.screenshot;
   }

@@ -1,0 +1,133 @@
+"""`kgp bench ...`: benchmarks on real datasets, with their results as JSON and markdown."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .progress import RichProgress
+from .settings import Settings
+
+bench_app = typer.Typer(help="Benchmarks on real datasets.", no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def emit_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+@bench_app.command("table")
+def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
+                out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
+                json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON"),
+                inductive: list[Path] = typer.Option([], "--inductive", exists=True,
+                                                     help="JSON files of `kgp bench inductive`, as a section")):
+    """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
+    from .bench import render_markdown
+    from .bench_inductive import render_inductive_markdown
+
+    reports = [json.loads(p.read_text()) for p in results]
+    inductive_reports = [json.loads(p.read_text()) for p in inductive]
+    text = render_markdown(reports)
+    if inductive_reports:
+        text += "\n" + render_inductive_markdown(inductive_reports)
+    if out_file:
+        out_file.write_text(text)
+    if json_file:
+        json_file.write_text(json.dumps({"linkpred": reports, "inductive": inductive_reports}, indent=2) + "\n")
+    sys.stdout.write(text)
+
+
+@bench_app.command("linkpred")
+def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
+                   time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),
+                   no_text: bool = typer.Option(False, "--no-text"),
+                   baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
+                                                      "snapshot and budget: pykeen-complex, pykeen-rotate "
+                                                      "(needs the bench extra: pip install -e .[bench])"),
+                   ablation: list[str] = typer.Option([], "--ablation", help="also train our model without one input "
+                                                      "on the same snapshot and budget: 'text only', 'graph only'"),
+                   out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
+    from .bench import run_linkpred
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, baselines=baseline,
+                              ablations=ablation, progress=progress,
+                              log=lambda line: console.print(line, markup=False))
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    emit_json(report) if as_json else out.print_json(json.dumps(report))
+
+
+@bench_app.command("inductive")
+def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
+                    time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
+                    held_out: float = typer.Option(0.1, help="share of products held out with all their edges"),
+                    seed: int = typer.Option(0),
+                    protocol: str = typer.Option("extend", help="'extend': held-out products are added to the "
+                                                 "trained model afterwards; 'mask': they stay nodes of the training "
+                                                 "graph without learned embedding"),
+                    unseen_node_ratio: Optional[float] = typer.Option(None, help="override TrainConfig's "
+                                                                      "unseen_node_ratio"),
+                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                    as_json: bool = typer.Option(False, "--json")):
+    """Products never seen in training, scored from their text and at most one edge, beside a text k-NN baseline."""
+    from .bench_inductive import render_inductive_markdown, run_inductive
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
+                               unseen_node_ratio=unseen_node_ratio, protocol=protocol, progress=progress)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    emit_json(report) if as_json else sys.stdout.write(render_inductive_markdown([report]))
+
+
+@bench_app.command("jobs")
+def bench_jobs(data: Path = typer.Option(..., exists=True, help="dataset folder, e.g. ../shared/datasets/amazon-beauty-2014"),
+               time_budget: float = typer.Option(90.0, help="training wall-clock budget in seconds"),
+               shards: int = typer.Option(4, help="score shards"),
+               out_dir: Optional[Path] = typer.Option(None, "--out", help="write jobs-<dataset>.json and .md here"),
+               as_json: bool = typer.Option(False, "--json")):
+    """Pipeline wall-clock in-process vs queue jobs on 1 and 2 worker processes, per stage, with queue overhead."""
+    from .bench_jobs import render_jobs_markdown, run_jobs_benchmark
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_jobs_benchmark(settings(), data, time_budget=time_budget, num_shards=shards,
+                                    progress=progress, log=lambda line: console.print(line, markup=False))
+    table = render_jobs_markdown(report)
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"jobs-{data.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out_dir / f"jobs-{data.name}.md").write_text(table)
+    emit_json(report) if as_json else sys.stdout.write(table)
+
+
+@bench_app.command("entities")
+def bench_entities(data: Path = typer.Option(..., exists=True, help="dataset folder with Product, Brand, Category"),
+                   time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
+                   no_model: bool = typer.Option(False, "--no-model", help="text proposals only, no training"),
+                   out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """HAS_BRAND / IN_CATEGORY links recognised in product text: text only, model only, and combined, on test."""
+    from .bench_entities import render_entities_markdown, run_entities
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_entities(settings(), data, time_budget=time_budget, progress=progress, train=not no_model)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    emit_json(report) if as_json else sys.stdout.write(render_entities_markdown([report]))
