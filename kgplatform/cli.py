@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli_bench import bench_app
+from .cli_incremental import score_new, watch
 from .cli_jobs import jobs_app, worker
 from .cli_review import review_app
 from .cli_serve import explain, serve
@@ -32,6 +33,8 @@ app.add_typer(review_app, name="review")
 app.command("worker")(worker)
 app.command("explain")(explain)
 app.command("serve")(serve)
+app.command("score-new")(score_new)
+app.command("watch")(watch)
 console = Console(stderr=True)
 out = Console()
 

@@ -131,3 +131,25 @@ def bench_entities(data: Path = typer.Option(..., exists=True, help="dataset fol
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(report, indent=2) + "\n")
     emit_json(report) if as_json else sys.stdout.write(render_entities_markdown([report]))
+
+
+@bench_app.command("realtime")
+def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
+                   held_out: int = typer.Option(100, min=1, help="products kept out of the base graph"),
+                   time_budget: float = typer.Option(120.0, help="training budget of the base run, seconds"),
+                   no_queue: bool = typer.Option(False, "--no-queue", help="direct path only (no Celery worker)"),
+                   out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                   md_file: Optional[Path] = typer.Option(None, "--md", help="also write the markdown table here"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """New products inserted 1, 10 and 100 at a time: seconds until their predicted links are in the store."""
+    from .bench_realtime import render_realtime_markdown, run_realtime
+
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_realtime(settings(), data, held_out=held_out, time_budget=time_budget, queue=not no_queue,
+                              progress=progress)
+    text = render_realtime_markdown(report)
+    for path, content in ((out_file, json.dumps(report, indent=2) + "\n"), (md_file, text)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+    emit_json(report) if as_json else sys.stdout.write(text)

@@ -40,14 +40,20 @@ def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (e
                                       "write-back) and/or gpu (training)"),
            concurrency: int = typer.Option(1, help="processes in this worker's pool"),
            loglevel: str = typer.Option("INFO"),
-           name: str = typer.Option("", help="node name (default kgp-<pid>@<host>)")):
-    """Run a Celery worker (the same as `celery -A workers worker -Q QUEUES`)."""
+           name: str = typer.Option("", help="node name (default kgp-<pid>@<host>)"),
+           beat: bool = typer.Option(False, "--beat", help="also run the beat schedule in this worker (score-new "
+                                     "every KGP_INCREMENTAL_INTERVAL_S...): one such worker per deployment; "
+                                     "docker-compose.yml runs beat as a service of its own")):
+    """Run a Celery worker (the same as `celery -A workers worker -Q QUEUES [-B]`)."""
     settings = ready_settings()
     from workers.app import app
 
     node = name or f"kgp-{os.getpid()}@%h"
     console.print(f"worker {node} on queues {queues}; broker {settings.broker}", markup=False)
-    app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", node, "-E"])
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", node, "-E"]
+    if beat:
+        argv += ["-B", f"--schedule={settings.home / 'celerybeat-schedule'}"]
+    app.worker_main(argv)
 
 
 @submit_app.command("pipeline")

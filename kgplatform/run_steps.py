@@ -28,6 +28,7 @@ from .settings import Settings
 from .snapshot import Snapshot
 from .store import GraphStore
 from .store import run as run_statement
+from .text_links import METHOD_BOTH, fit_text_calibration, merge_text_and_model, method_counts, score_text_links
 from .writeback import write_predictions
 
 STEPS = ("export", "featurize", "train", "score", "writeback")
@@ -66,6 +67,21 @@ def record_step(out: Path, step: str, summary: dict, started: float) -> dict:
     summary["started_at"] = summary["finished_at"] - seconds
     write_json(out / f"step-{step}.json", summary)
     return summary
+
+
+def save_pickle(value, path: Path) -> None:
+    """Atomically; None removes the file (a rerun that no longer has it leaves no stale one)."""
+    if value is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(pickle.dumps(value))
+    tmp.replace(path)
+
+
+def load_pickle(path: Path):
+    """None when the file is absent (text_calibration.pkl: runs from before text links, or no proposal)."""
+    return pickle.loads(path.read_bytes()) if path.is_file() else None
 
 
 def shard_file(out: Path, shard: int, num_shards: int) -> Path:
@@ -117,13 +133,15 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     save_tensor(result.model.state_dict(), out / "model.pt")
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     save_points(out, points)  # per-candidate probabilities and labels, for the run report
-    write_json(out / "calibration.json", {**calibration, **calibration_model.to_dict(snapshot.rel_names)})
-    tmp = out / "calibration.pkl.tmp"
-    tmp.write_bytes(pickle.dumps(calibration_model))
-    tmp.replace(out / "calibration.pkl")
+    text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
+    write_json(out / "calibration.json", {**calibration, **calibration_model.to_dict(snapshot.rel_names),
+                                          "text_links": text_report})
+    save_pickle(calibration_model, out / "calibration.pkl")
+    save_pickle(text_model, out / "text_calibration.pkl")
     save_tensor(node_states(result.model, snapshot), out / "node_states.pt")
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
-               "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history}
+               "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,
+               "text_links": text_report}
     return record_step(out, "train", summary, started)
 
 
@@ -147,6 +165,9 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     z = torch.load(out / "node_states.pt")
     selected, histogram = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard,
                                            num_shards=num_shards, progress=progress)
+    text = score_text_links(model, z, snapshot, load_pickle(out / "text_calibration.pkl"), cfg, shard=shard,
+                            num_shards=num_shards)
+    selected = merge_text_and_model(selected, text, cfg.max_edges)
     path = shard_file(out, shard, num_shards)
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -154,7 +175,7 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     tmp.replace(path)
     write_json(hist_file(out, shard, num_shards), histogram)  # all candidates, for the report's edges-vs-threshold
     return record_step(out, f"score-{shard:03d}", {"shard": shard, "num_shards": num_shards,
-                                                   "selected": len(selected)}, started)
+                                                   "selected": len(selected), "text_links": len(text)}, started)
 
 
 def read_shards(out: Path, num_shards: int) -> list[list[dict]]:
@@ -178,11 +199,11 @@ def writeback_step(store: GraphStore, settings: Settings, run_id: str, num_shard
     tmp = out / "predictions.jsonl.tmp"
     tmp.write_text("".join(json.dumps(p) + "\n" for p in predictions))
     tmp.replace(out / "predictions.jsonl")
-    written = write_predictions(store, predictions, run_id=run_id, model=name, method="text+gnn",
+    written = write_predictions(store, predictions, run_id=run_id, model=name, method=METHOD_BOTH,
                                 batch_size=settings.write_batch_size, pause_s=settings.write_pause_s,
                                 progress=progress)
     summary = record_step(out, "writeback", {"predicted": len(predictions), "written_per_type": written,
-                                             "explanations": explanations}, started)
+                                             **method_counts(predictions), "explanations": explanations}, started)
     metrics, counts = run_metrics(out, num_shards)
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics=metrics, counts=counts,
                status="completed", snapshot_hash=metrics["snapshot_hash"], method="text+gnn")
@@ -217,7 +238,8 @@ def explain_step(out: Path, predictions: list[dict]) -> dict:
         explanations, stats, rules = explain_predictions(explainer, predictions)
     except Exception as exc:  # noqa: BLE001 - the edges are still worth writing without their evidence
         for p in predictions:
-            p["evidence"] = f"p={p['probability']:.2f}; evidence unavailable"
+            p["evidence"] = "; ".join(x for x in (p.get("mention"), f"p={p['probability']:.2f}",
+                                                  "evidence unavailable") if x)
         return {"error": f"{type(exc).__name__}: {exc}"}
     write_json(out / "rules.json", rules)
     tmp = out / "explanations.jsonl.tmp"
@@ -236,8 +258,11 @@ def run_metrics(out: Path, num_shards: int) -> tuple[dict, dict]:
     metrics = {"test": train["test"], "best_valid_mrr": train["best_valid_mrr"], "best_epoch": train["best_epoch"],
                "stopped_reason": train["stopped_reason"], "calibration": train["calibration"],
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
-               "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations")}
+               "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations"),
+               "text_links": train.get("text_links")}
     counts = {"predicted": writeback["predicted"], "written_per_type": writeback["written_per_type"],
+              "written_per_method": writeback.get("written_per_method", {}),
+              "text_and_model_agree": writeback.get("text_and_model_agree", 0),
               "nodes": export["nodes"], "edges": export["edges"]}
     write_json(out / "metrics.json", {**metrics, "counts": counts, "history": train["history"]})
     return metrics, counts

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, alias="KGP_TORCH_THREADS")
     schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
                                            description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
+    # Incremental scoring (kgplatform/incremental.py) and its drift guard (kgplatform/drift.py).
+    incremental_interval_s: float = Field(60.0, ge=0.0, alias="KGP_INCREMENTAL_INTERVAL_S",
+                                          description="beat scores new and changed nodes this often; 0: off")
+    drift_max_added_share: float = Field(0.2, gt=0.0, alias="KGP_DRIFT_MAX_ADDED_SHARE",
+                                         description="retrain when entities or relationships added since the "
+                                         "base run exceed this share of its snapshot")
+    drift_min_reviewed: int = Field(20, ge=1, alias="KGP_DRIFT_MIN_REVIEWED",
+                                    description="reviewed incremental edges needed before their precision counts")
+    drift_min_precision: float = Field(0.8, ge=0.0, le=1.0, alias="KGP_DRIFT_MIN_PRECISION",
+                                       description="retrain when reviewed incremental edges fall below this precision")
     # The review page's token (`kgp serve`): generated and printed at start when unset.
     review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN")
 

@@ -16,7 +16,8 @@ Progress = Callable[[str, int, int], None]
 def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str, model: str, method: str,
                       batch_size: int = 2000, pause_s: float = 0.0,
                       progress: Progress | None = None) -> dict[str, int]:
-    """predictions: [{head, rel_type, tail, score, probability, evidence}] (domain ids).
+    """predictions: [{head, rel_type, tail, score, probability, evidence, method?}] (domain ids); a row's own
+    ``method`` (e.g. 'text' for a text-proposed edge) wins over ``method``, the run's default.
 
     MERGE on (head, type, tail, run_id): writing the same run twice gives the same graph, so a write-back
     interrupted at any batch can simply be run again. pause_s sleeps between batches to leave a serving
@@ -27,8 +28,8 @@ def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str
     for p in predictions:
         by_type[check_rel_type(p["rel_type"], declared_types)].append({
             "head": p["head"], "tail": p["tail"], "score": float(p["score"]),
-            "probability": float(p["probability"]), "run_id": run_id, "model": model, "method": method,
-            "evidence": str(p.get("evidence", ""))[:500]})
+            "probability": float(p["probability"]), "run_id": run_id, "model": model, "method": p.get("method", method),
+            "evidence": str(p.get("evidence", ""))[:500], "base_run": p.get("base_run")})
     written, done = {}, 0
     for rel_type, rows in sorted(by_type.items()):
         def advance(n: int) -> None:

@@ -66,9 +66,11 @@ def test_pipeline_writes_calibrated_edges_with_provenance(store, settings, pipel
     edges = edges_of(store, result.run_id)
     assert len(edges) == result.counts["predicted"] == sum(result.counts["written_per_type"].values())
     assert edges, "a 0.6-precision target on this catalog must let some edges through"
-    groups = result.metrics["calibration"]["per_group"]
     for e in edges:
         assert PROVENANCE <= set(e["props"]), e
+        # a text-proposed edge (method 'text') has the text proposals' thresholds (text_links.py)
+        calibration = result.metrics["text_links" if e["props"]["method"] == "text" else "calibration"]
+        groups = calibration["per_group"]
         thresholds = [g["threshold"] for name, g in groups.items()
                       if name.startswith(e["type"] + "|") and g["threshold"] is not None]
         assert thresholds and e["props"]["probability"] >= min(thresholds) - 1e-9

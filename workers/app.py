@@ -46,6 +46,9 @@ def beat_schedule(settings: Settings) -> dict:
         # Release locks and mark runs of jobs that ended without their failure handler (a lost worker).
         "reconcile-jobs": {"task": "workers.tasks.reconcile_jobs", "schedule": 600.0},
     }
+    if settings.incremental_interval_s > 0:
+        # New and changed nodes get their predicted links from the newest model (kgplatform/incremental.py).
+        schedule["score-new"] = {"task": "workers.tasks.score_new", "schedule": settings.incremental_interval_s}
     if settings.schedule_pipeline_hours > 0:
         schedule["complete-graph"] = {"task": "workers.tasks.scheduled_pipeline",
                                       "schedule": settings.schedule_pipeline_hours * 3600.0}

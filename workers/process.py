@@ -15,10 +15,11 @@ from pathlib import Path
 
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu,gpu", concurrency: int = 1,
-                 celery_cli: bool = False):
-        """celery_cli: start it as `celery -A workers worker` instead of `kgp worker` (both must work)."""
+                 celery_cli: bool = False, beat: bool = False):
+        """celery_cli: start it as `celery -A workers worker` instead of `kgp worker` (both must work);
+        beat: run the beat schedule inside the worker too (`kgp worker --beat`)."""
         self.env, self.log_path, self.queues, self.concurrency = env, Path(log_path), queues, concurrency
-        self.celery_cli = celery_cli
+        self.celery_cli, self.beat = celery_cli, beat
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -32,7 +33,7 @@ class WorkerProcess:
                        "-l", "INFO", "-E", "-n", f"celery-{os.getpid()}-{time.monotonic_ns()}@%h"]
         else:
             command = ["-m", "kgplatform.cli", "worker", "--queues", self.queues,
-                       "--concurrency", str(self.concurrency), "--loglevel", "INFO"]
+                       "--concurrency", str(self.concurrency), "--loglevel", "INFO"] + (["--beat"] if self.beat else [])
         self.proc = subprocess.Popen(
             [sys.executable, *command], env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -143,6 +143,35 @@ def reconcile_jobs() -> dict:
     return {"released": released}
 
 
+INCREMENTAL_CACHE = None  # this worker process's warm base run (kgplatform.incremental.BaseCache)
+
+
+@app.task(name="workers.tasks.score_new")
+def score_new(graph: str | None = None) -> dict:
+    """Beat (KGP_INCREMENTAL_INTERVAL_S) or sent after a write: one incremental tick (kgplatform/incremental.py);
+    skipped while another tick runs on the graph; schedules retraining when the drift guard says so."""
+    global INCREMENTAL_CACHE
+    from kgplatform.incremental import BaseCache
+    from kgplatform.incremental import score_new as tick
+    from workers import ticks
+
+    graph = graph or SETTINGS.graph_name
+    token = ticks.acquire_tick(SETTINGS, graph)
+    if token is None:
+        return {"status": "skipped", "reason": f"another incremental tick is running on {graph}"}
+    try:
+        INCREMENTAL_CACHE = INCREMENTAL_CACHE or BaseCache()
+        with store_for(graph) as store:
+            result = tick(store, SETTINGS, INCREMENTAL_CACHE)
+        drift = result.get("drift") or {}
+        if drift.get("retrain"):
+            result["retraining"] = ticks.schedule_retraining(SETTINGS, graph, result["base_run"], drift["reasons"])
+            log.warning("graph %s: retraining: %s", graph, "; ".join(drift["reasons"]))
+        return result
+    finally:
+        ticks.release_tick(SETTINGS, graph, token)
+
+
 @app.task(name="workers.tasks.scheduled_pipeline")
 def scheduled_pipeline() -> dict:
     """Beat (KGP_SCHEDULE_PIPELINE_HOURS): complete KGP_GRAPH with the default config; skipped if it is busy."""

@@ -30,7 +30,7 @@ def declared_schema(store: GraphStore) -> tuple[set[str], set[str]]:
 def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
                progress: Progress | None = None) -> dict:
     """Idempotent: entities are merged on id, a relationship is created only if no asserted one links the pair."""
-    store.apply_schema()
+    store.apply_schema(graph.rel_types)
     run(store, "ingest/declare_schema", {"labels": graph.labels, "rel_types": graph.rel_types})
     total = len(graph.entities) + len(graph.triples)
     done = 0

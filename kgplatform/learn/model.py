@@ -112,25 +112,32 @@ class LinkPredictor(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
-    def node_input(self, use_embedding: Tensor | None = None) -> Tensor:
+    def node_input(self, use_embedding: Tensor | None = None, nodes: Tensor | None = None) -> Tensor:
         """Input features [N, d]: projected text plus the learned embedding of nodes that may use theirs.
 
         use_embedding: optional bool [N], further restricting ``has_embedding`` (training's unseen-node dropout).
+        nodes: only these rows ([len(nodes), d]), for encoding a subgraph.
         """
         x = 0
         if self.text_proj is not None:
-            x = x + self.text_proj(self.text_x)
+            x = x + self.text_proj(self.text_x if nodes is None else rows(self.text_x, nodes))
         if self.node_emb is not None:
             keep = self.has_embedding if use_embedding is None else self.has_embedding & use_embedding
-            x = x + (self.node_emb.weight if bool(keep.all()) else self.node_emb.weight * keep.unsqueeze(1))
+            weight = self.node_emb.weight
+            if nodes is not None:
+                keep, weight = keep[nodes], rows(weight, nodes)
+            x = x + (weight if bool(keep.all()) else weight * keep.unsqueeze(1))
         return x
 
-    def encode(self, edge_index: Tensor, edge_type: Tensor, use_embedding: Tensor | None = None) -> Tensor:
+    def encode(self, edge_index: Tensor, edge_type: Tensor, use_embedding: Tensor | None = None,
+               nodes: Tensor | None = None) -> Tensor:
         """Node states [N, d] from message passing over the given edges (relation ids < R); inverses are added.
 
         use_embedding: see node_input (None: every node with ``has_embedding``).
+        nodes: encode the subgraph of these nodes only ([len(nodes), d]); edge_index then holds positions in
+        ``nodes``. A node's state is exact when the subgraph holds its whole num_layers-hop neighbourhood.
         """
-        x = self.dropout(self.node_input(use_embedding))
+        x = self.dropout(self.node_input(use_embedding, nodes))
         if len(self.convs):
             ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
             for gate, conv in zip(self.gates, self.convs):

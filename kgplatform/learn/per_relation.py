@@ -50,7 +50,8 @@ def group_name(group: int, rel_names: list[str]) -> str:
 
 def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str,
                              target_precision: float,
-                             confidence: float | None = None) -> tuple[RelationCalibration, dict]:
+                             confidence: float | None = None,
+                             min_candidates: int = MIN_CANDIDATES) -> tuple[RelationCalibration, dict]:
     """groups: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
     positives, ECE and threshold per group, and the selection they make on validation).
     confidence: each group's selection must reach the target with this confidence (calibrate.threshold_for_precision)."""
@@ -60,7 +61,7 @@ def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.
     report = {}
     for group in np.unique(groups).tolist():
         m = groups == group
-        if m.sum() >= MIN_CANDIDATES and labels[m].sum() >= MIN_POSITIVES:
+        if m.sum() >= min_candidates and labels[m].sum() >= MIN_POSITIVES:
             own = Calibrator(method=method).fit(scores[m], labels[m])
             calibration.per_group[group] = (own, threshold_for_precision(own.predict(scores[m]), labels[m],
                                                                          target_precision, confidence))

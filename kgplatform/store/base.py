@@ -17,8 +17,9 @@ class GraphStore(Protocol):
     def query(self, text: str, params: dict | None = None, *, read_only: bool = False) -> list[Row]:
         """Run one Cypher statement; rows come back as plain dicts."""
 
-    def apply_schema(self) -> None:
-        """Create the indexes/constraints of cypher/schema/<backend>.cypher (idempotent)."""
+    def apply_schema(self, rel_types: list[str] | tuple[str, ...] = ()) -> None:
+        """Create the indexes/constraints of cypher/schema/<backend>.cypher, and of <backend>_relationship.cypher
+        for each (validated) relationship type (idempotent)."""
 
     def close(self) -> None: ...
 

@@ -39,8 +39,11 @@ class FalkorStore:
         columns = [c.decode() if isinstance(c, bytes) else c for c in columns]
         return [{c: plain(v) for c, v in zip(columns, row)} for row in result.result_set]
 
-    def apply_schema(self) -> None:
-        for statement in cypher_files.schema_statements(self.backend):
+    def apply_schema(self, rel_types: list[str] | tuple[str, ...] = ()) -> None:
+        statements = cypher_files.schema_statements(self.backend)
+        for rel_type in rel_types:
+            statements += cypher_files.schema_statements(self.backend, rel_type)
+        for statement in statements:
             try:
                 self._graph.query(statement)
             except redis.exceptions.ResponseError as exc:

@@ -37,8 +37,11 @@ class Neo4jStore:
         except exc_types.Neo4jError as exc:
             raise StoreError(f"Neo4j refused the statement: {exc.message}\n--- statement ---\n{text[:2000]}") from exc
 
-    def apply_schema(self) -> None:
-        for statement in cypher_files.schema_statements(self.backend):
+    def apply_schema(self, rel_types: list[str] | tuple[str, ...] = ()) -> None:
+        statements = cypher_files.schema_statements(self.backend)
+        for rel_type in rel_types:
+            statements += cypher_files.schema_statements(self.backend, rel_type)
+        for statement in statements:
             self.query(statement)
 
     def delete_graph(self) -> None:

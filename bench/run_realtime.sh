@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate bench/results/realtime.{json,md}: new products inserted into a loaded amazon-magazine-2018 graph,
+# 1, 10 and 100 at a time; seconds until their predicted links are visible, direct and through a Celery worker.
+# Protocol: kgplatform/bench_realtime.py. Run it on a quiet machine: the figures are wall-clock latencies.
+#
+# Usage: bash bench/run_realtime.sh [dataset]     (default amazon-magazine-2018; its products have text)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export KGP_HOME=${KGP_HOME:-.kgp-bench} KGP_FALKORDB_PORT=${KGP_BENCH_PORT:-6391}
+d=${1:-amazon-magazine-2018}
+.venv/bin/kgp bench realtime --data "../shared/datasets/$d" --time-budget "${KGP_BENCH_BUDGET:-120}" \
+  --out bench/results/realtime.json --md bench/results/realtime.md

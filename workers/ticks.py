@@ -1,0 +1,50 @@
+"""Incremental ticks in the worker deployment: one at a time per graph, and retraining when drift says so.
+
+The beat entry `score-new` (KGP_INCREMENTAL_INTERVAL_S) sends `workers.tasks.score_new`; ingest services may send
+it too, right after a write, for the lowest latency. A tick that finds another one running is skipped: the
+running one, or the next, picks the changes up (the watermark only moves after write-back).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kgplatform.errors import KgpError
+from kgplatform.pipeline import PipelineConfig
+from kgplatform.run_steps import load_config
+from kgplatform.settings import Settings
+from workers import jobs
+
+TICK_LOCK_TTL_S = 600  # longer than any tick; a worker that dies holding it frees the graph after this
+RETRAIN_MARK_TTL_S = 7 * 24 * 3600
+
+
+def tick_lock_key(graph: str) -> str:
+    return f"kgp:lock:incremental:{graph}"
+
+
+def acquire_tick(settings: Settings, graph: str) -> str | None:
+    """A token when this tick may run, None when another tick on the graph holds the lock."""
+    token = uuid.uuid4().hex
+    return token if jobs.client(settings).set(tick_lock_key(graph), token, nx=True, ex=TICK_LOCK_TTL_S) else None
+
+
+def release_tick(settings: Settings, graph: str, token: str) -> None:
+    jobs.client(settings).eval(jobs._RELEASE, 1, tick_lock_key(graph), token)
+
+
+def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: list[str]) -> dict:
+    """Submit one pipeline job per base run (with the base run's configuration) and say why."""
+    mark = f"kgp:retrain:{graph}:{base_run}"
+    r = jobs.client(settings)
+    if not r.set(mark, "pending", nx=True, ex=RETRAIN_MARK_TTL_S):
+        return {"submitted": None, "note": f"retraining for base run {base_run} was already scheduled",
+                "job_id": r.get(mark)}
+    try:
+        cfg: PipelineConfig = load_config(settings.runs_dir / base_run)
+        record = jobs.submit_pipeline(settings, cfg, graph=graph)
+    except KgpError as exc:  # the graph is busy (a job holds its lock): try again on a later tick
+        r.delete(mark)
+        return {"submitted": None, "note": str(exc)}
+    r.set(mark, record["job_id"], ex=RETRAIN_MARK_TTL_S)
+    return {"submitted": record["job_id"], "reasons": reasons}
