@@ -105,7 +105,8 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         from .bench_baseline import run_baseline
 
         b = run_baseline(name, snapshot, time_budget_s=time_budget, seed=cfg.seed, eval_every=cfg.eval_every,
-                         patience=cfg.patience, eval_batch_size=cfg.eval_batch_size, log=log)
+                         patience=cfg.patience, eval_batch_size=cfg.eval_batch_size,
+                         valid_max_triples=cfg.valid_max_triples, log=log)
         baseline_reports[name] = {
             "test": b.test, "test_unconstrained": strip_per_relation(b.test_unconstrained),
             "valid": {"best_mrr": b.best_valid_mrr, "best_epoch": b.best_epoch}, "epochs": b.epochs,

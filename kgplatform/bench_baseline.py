@@ -95,7 +95,7 @@ def build(name: str, snapshot: Snapshot, seed: int):
 
 def run_baseline(name: str, snapshot: Snapshot, *, time_budget_s: float, seed: int = 0, eval_every: int = 5,
                  patience: int = 5, eval_batch_size: int = 512, max_epochs: int = 100000,
-                 log=None) -> BaselineResult:
+                 valid_max_triples: int | None = None, log=None) -> BaselineResult:
     """Train within the budget, keep the state with the best filtered validation MRR, rank the test split."""
     from pykeen.training.callbacks import TrainingCallback
 
@@ -111,7 +111,7 @@ def run_baseline(name: str, snapshot: Snapshot, *, time_budget_s: float, seed: i
 
     def evaluate(epoch: int) -> None:
         mrr = rank_metrics(scorer, snapshot, SPLIT_VALID, known=known, allowed=allowed,
-                           batch_size=eval_batch_size)["mrr"]
+                           batch_size=eval_batch_size, max_triples=valid_max_triples)["mrr"]
         if state["best_mrr"] is None or mrr > state["best_mrr"]:
             state.update(best={k: v.detach().clone() for k, v in model.state_dict().items()}, best_mrr=mrr,
                          best_epoch=epoch, since_best=0)

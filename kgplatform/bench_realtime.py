@@ -172,9 +172,10 @@ def rank_quality(store, settings: Settings, base, ids: list[str], held: dict) ->
     for rel, rk in sorted(ranks.items()):
         a = np.asarray(rk, dtype=float)
         out[rel] = {"queries": len(a), "mrr": round(float((1 / a).mean()), 4),
-                    "hits@10": round(float((a <= 10).mean()), 4)}
+                    "hits@1": round(float((a <= 1).mean()), 4), "hits@10": round(float((a <= 10).mean()), 4)}
     every = np.asarray([x for rk in ranks.values() for x in rk], dtype=float)
     out["all"] = {"queries": len(every), "mrr": round(float((1 / every).mean()), 4) if len(every) else None,
+                  "hits@1": round(float((every <= 1).mean()), 4) if len(every) else None,
                   "hits@10": round(float((every <= 10).mean()), 4) if len(every) else None}
     return out
 
@@ -265,9 +266,10 @@ def render_realtime_markdown(report: dict) -> str:
             lines.append(f"| {rel} | {r['written']} | {r['correct']} | {r['held_back']} | {_fmt(r['precision'])} | "
                          f"{_fmt(r['recall'])} |")
         lines += ["", "Ranking of the held-back tails among all type-valid candidates (filtered):", "",
-                  "| relation | queries | MRR | Hits@10 |", "|---|---|---|---|"]
+                  "| relation | queries | MRR | Hits@1 | Hits@10 |", "|---|---|---|---|---|"]
         for rel, r in q.get("ranking", {}).items():
-            lines.append(f"| {rel} | {r['queries']} | {_fmt(r['mrr'])} | {_fmt(r['hits@10'])} |")
+            lines.append(f"| {rel} | {r['queries']} | {_fmt(r['mrr'])} | {_fmt(r.get('hits@1'))} | "
+                         f"{_fmt(r['hits@10'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -57,13 +57,18 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                                                       "(needs the bench extra: pip install -e .[bench])"),
                    ablation: list[str] = typer.Option([], "--ablation", help="also train our model without one input "
                                                       "on the same snapshot and budget: 'text only', 'graph only'"),
+                   valid_max_triples: Optional[int] = typer.Option(
+                       None, help="model selection (ours and baselines) ranks a fixed sample of at most this many "
+                       "validation triples; test is always ranked in full"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    as_json: bool = typer.Option(False, "--json")):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
     from .bench import run_linkpred
+    from .learn.config import TrainConfig
 
+    cfg = TrainConfig(time_budget_s=time_budget, use_text=not no_text, valid_max_triples=valid_max_triples)
     with RichProgress(console, enabled=not as_json) as progress:
-        report = run_linkpred(settings(), data, time_budget=time_budget, use_text=not no_text, baselines=baseline,
+        report = run_linkpred(settings(), data, time_budget=time_budget, train_cfg=cfg, baselines=baseline,
                               ablations=ablation, progress=progress,
                               log=lambda line: console.print(line, markup=False))
     if out_file:

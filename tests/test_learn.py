@@ -191,6 +191,20 @@ def test_filtered_rank_never_exceeds_unfiltered_and_ties_are_realistic():
     assert ranks(FixedScores(torch.zeros(n), n), None, q, None, None).item() == 4.0
 
 
+def test_validation_sample_is_fixed_and_ranks_only_its_triples(giftcards, trained):
+    from kgplatform.learn.evaluate import sample_triples
+
+    valid = giftcards.triples(SPLIT_VALID)
+    a, b = sample_triples(valid, 100), sample_triples(valid, 100)
+    assert len(a) == 100 and torch.equal(a, b) and sample_triples(valid, None) is valid
+    rows = {tuple(x) for x in valid.tolist()}
+    assert all(tuple(x) in rows for x in a.tolist())
+    full = rank_metrics(trained.model, giftcards, SPLIT_VALID)
+    part = rank_metrics(trained.model, giftcards, SPLIT_VALID, max_triples=100)
+    assert part["count"] == 200 and full["count"] == 2 * len(valid)
+    assert abs(part["mrr"] - full["mrr"]) < 0.15  # a sample, not another metric
+
+
 def test_candidates_are_type_valid_and_new(giftcards, trained):
     rel = giftcards.rel_names.index("HAS_BRAND")
     products = torch.nonzero(giftcards.node_type == giftcards.type_names.index("Product")).flatten()[:300]

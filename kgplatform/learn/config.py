@@ -62,6 +62,9 @@ class TrainConfig(BaseModel):
         "so the model learns to score nodes added after training (kgplatform.learn.inductive)",
     )
     eval_every: int = Field(5, ge=1)
+    valid_max_triples: int | None = Field(
+        None, ge=1, description="early stopping ranks a fixed seeded sample of at most this many validation "
+        "triples (None: all); on amazon-beauty-2014 (46k) every evaluation would otherwise cost minutes")
     patience: int = Field(5, ge=1, description="evaluations without a better validation MRR before stopping")
     time_budget_s: float = Field(300.0, gt=0.0, description="training wall-clock budget; the best state is kept")
     seed: int = 0

@@ -55,6 +55,14 @@ def summarize(r: Tensor) -> dict:
     return res
 
 
+def sample_triples(triples: Tensor, max_triples: int | None, seed: int = 0) -> Tensor:
+    """At most max_triples rows, a seeded sample in their original order (all rows when None or enough)."""
+    if max_triples is None or len(triples) <= max_triples:
+        return triples
+    keep = torch.randperm(len(triples), generator=torch.Generator().manual_seed(seed))[:max_triples]
+    return triples[torch.sort(keep).values]
+
+
 @torch.no_grad()
 def rank_metrics(
     model: LinkPredictor,
@@ -67,11 +75,14 @@ def rank_metrics(
     z: Tensor | None = None,
     known: KnownTails | None = None,
     allowed: Tensor | None = None,
+    max_triples: int | None = None,
 ) -> dict:
     """Filtered ranking metrics of the triples of one split, tail and head prediction averaged.
 
     message_edges: (edge_index, edge_type) to encode with; default the train split. ``count`` is the number of
     ranked queries (2 per triple). ``z``/``known``/``allowed`` may be passed in to reuse them across calls.
+    max_triples: rank a fixed seeded sample of at most this many of the split's triples (the same sample on
+    every call, for every model): model selection on a large validation split without ranking all of it.
     """
     was_training = model.training
     model.eval()
@@ -82,7 +93,7 @@ def rank_metrics(
             known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
         if type_constrained and allowed is None:
             allowed = relation_ranges(snapshot)
-        triples = snapshot.triples(split)
+        triples = sample_triples(snapshot.triples(split), max_triples)
         queries = both_directions(triples, snapshot.num_relations)
         rk = ranks(model, z, queries, known if filtered else None, allowed if type_constrained else None, batch_size)
     finally:

@@ -147,7 +147,7 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     def evaluate(epoch: int) -> float:
         nonlocal best_state, evals_since_best
         m = rank_metrics(model, snapshot, SPLIT_VALID, eval_edges, cfg.type_constrained, cfg.eval_batch_size,
-                         known=known, allowed=ranges)
+                         known=known, allowed=ranges, max_triples=cfg.valid_max_triples)
         if result.best_valid_mrr is None or m["mrr"] > result.best_valid_mrr:
             result.best_valid_mrr, result.best_epoch, result.best_valid_metrics = m["mrr"], epoch, m
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
