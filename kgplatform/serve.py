@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -142,6 +142,10 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
         if not authorized(request):
             return HTMLResponse(UNAUTHORIZED_PAGE, status_code=401)
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():  # browsers ask for one; a 404 there shows up as a console error on every page load
+        return Response(status_code=204)
 
     @app.get("/api/facets", dependencies=[Depends(require_token)])
     def facets():
