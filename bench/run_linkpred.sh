@@ -8,6 +8,7 @@
 #
 # Usage: bash bench/run_linkpred.sh [datasets...]      (default: every dataset of ../shared/datasets)
 #   KGP_BENCH_BUDGET=S overrides every dataset's training budget (seconds per model).
+#   KGP_BENCH_ABLATIONS=0 skips the two ablations (each costs one more budget).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KGP_HOME=${KGP_HOME:-.kgp-bench} KGP_FALKORDB_PORT=${KGP_BENCH_PORT:-6391}
@@ -21,6 +22,7 @@ for d in $datasets; do
   b=${KGP_BENCH_BUDGET:-${budget[$d]:-300}}
   echo "== $d: $b s per model" >&2
   ablations=(--ablation "text only" --ablation "graph only")
+  [ "${KGP_BENCH_ABLATIONS:-1}" = 0 ] && ablations=()
   selection=()
   if [ "$d" = amazon-beauty-2014 ]; then
     ablations=()  # its products have no text: nothing for the ablations to show
