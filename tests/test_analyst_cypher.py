@@ -49,6 +49,7 @@ EXAMPLES = {
     "analyst/runs": {},
     "analyst/run_graph": {"run_id": "run-a"},
     "analyst/neighbourhood": {"id": "p:2"},
+    "analyst/new_arrivals": {},
 }
 
 
@@ -112,6 +113,18 @@ def test_proposed_edges_filters_and_orders(graph):
     brand = run_analyst(graph, "proposed_edges", rel_type="HAS_BRAND", min_probability=0.85)
     assert keys(brand, "head", "run_id") == [("p:2", "run-a"), ("p:4", "run-a")]
     assert keys(run_analyst(graph, "proposed_edges", run_id="run-b", limit=1), "head", "tail") == [("p:2", "b:1")]
+
+
+def test_new_arrivals_lists_new_entities_with_their_incremental_links(graph):
+    write_predictions(graph, predictions([("p:5", "HAS_BRAND", "b:2", 0.97)]), run_id="inc-1", model="m@1",
+                      method="incremental")
+    rows = run_analyst(graph, "new_arrivals", label="Product")
+    assert {r["id"] for r in rows} == {"p:1", "p:2", "p:3", "p:4", "p:5"}
+    links = {r["id"]: r["links"] for r in rows}
+    assert links["p:5"] == [{"rel_type": "HAS_BRAND", "tail": "b:2", "tail_name": "Kettlo", "probability": 0.97,
+                             "status": "proposed", "run_id": "inc-1"}]
+    assert all(links[i] == [] for i in ("p:1", "p:2", "p:3", "p:4"))  # run-a/run-b edges are not incremental
+    assert run_analyst(graph, "new_arrivals", since=max(r["created_at"] for r in rows)) == []
 
 
 def test_run_edges_lists_one_run_with_review_state(graph):
