@@ -3,10 +3,13 @@
 # 1, 10 and 100 at a time; seconds until their predicted links are visible, direct and through a Celery worker.
 # Protocol: kgplatform/bench_realtime.py. Run it on a quiet machine: the figures are wall-clock latencies.
 #
-# Usage: bash bench/run_realtime.sh [dataset]     (default amazon-magazine-2018; its products have text)
+# Usage: bash bench/run_realtime.sh [dataset]     (default amazon-magazine-2018 -> realtime.json; another
+#        dataset -> realtime-<dataset>.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KGP_HOME=${KGP_HOME:-.kgp-bench} KGP_FALKORDB_PORT=${KGP_BENCH_PORT:-6391}
 d=${1:-amazon-magazine-2018}
+name=realtime
+[ "$d" = amazon-magazine-2018 ] || name="realtime-$d"  # realtime.json stays the magazine run
 .venv/bin/kgp bench realtime --data "../shared/datasets/$d" --time-budget "${KGP_BENCH_BUDGET:-120}" \
-  --out bench/results/realtime.json --md bench/results/realtime.md
+  --out "bench/results/$name.json" --md "bench/results/$name.md"
