@@ -182,7 +182,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
 
     config = {"base_run": base.run_id, "window": summary["window"], "watermark": WATERMARK}
     record_run(store, run_id=run_id, model=base.model_name, config=config, metrics={}, counts={}, status="running",
-               snapshot_hash=base.snapshot.content_hash(), method=METHOD)
+               snapshot_hash=base.snapshot_hash, method=METHOD)
     out = run_dir(settings.runs_dir, run_id)
     tmp = out / "predictions.jsonl.tmp"
     tmp.write_text("".join(json.dumps(p) + "\n" for p in predictions))
@@ -194,7 +194,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
               **prepared.stats, "skipped": skipped}
     record_run(store, run_id=run_id, model=base.model_name, config=config,
                metrics={"timings_s": timings, "window": summary["window"]}, counts=counts, status="completed",
-               snapshot_hash=base.snapshot.content_hash(), method=METHOD)
+               snapshot_hash=base.snapshot_hash, method=METHOD)
     set_watermark(store, until, run_id, base.run_id)
     lap("watermark")
     result = {"status": "scored", "run_id": run_id, **summary, **counts, "timings_s": timings}

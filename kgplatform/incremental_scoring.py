@@ -42,10 +42,12 @@ class BaseRun:
     index: dict[str, int] = field(default_factory=dict)
     triples: set[tuple[int, int, int]] = field(default_factory=set)
     text_matchers: dict = field(default_factory=dict)  # built on first use, kept with the warm model
+    snapshot_hash: str = ""
 
     def __post_init__(self) -> None:
         self.index = {node_id: i for i, node_id in enumerate(self.snapshot.node_ids)}
         self.triples = set(map(tuple, self.snapshot.triples().tolist()))
+        self.snapshot_hash = self.snapshot.content_hash()
 
     @property
     def hops(self) -> int:
