@@ -100,8 +100,10 @@ def changed_ids(store: GraphStore, since: int, until: int) -> list[str]:
     return sorted(ids)
 
 
-def read_neighbourhood(store: GraphStore, centers: list[str], hops: int, page: int = 5000) -> Neighbourhood:
-    """The centers, every node within ``hops`` of them, and every relationship touching a node within hops - 1."""
+def read_neighbourhood(store: GraphStore, centers: list[str], hops: int, known: dict | set = frozenset(),
+                       page: int = 5000) -> Neighbourhood:
+    """The centers, every node within ``hops`` of them, and every relationship touching a node within hops - 1.
+    Properties are read for the centers and for nodes not in ``known`` (the base run has the others' text)."""
     facts, predicted, seen, frontier = set(), set(), set(centers), list(centers)
     for _ in range(hops):
         reached = set()
@@ -115,7 +117,7 @@ def read_neighbourhood(store: GraphStore, centers: list[str], hops: int, page: i
         frontier = sorted(reached - seen)
         seen |= reached
     nodes = {}
-    ids = sorted(seen)
+    ids = sorted(set(centers) | {n for n in seen if n not in known})
     for start in range(0, len(ids), page):
         for r in run(store, "incremental/nodes_by_id", {"ids": ids[start:start + page]}, read_only=True):
             nodes[r["id"]] = (r["label"] or "Thing", r["name"], r["description"])
@@ -165,7 +167,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
         return {"status": "idle", **summary, "changed": 0, "timings_s": timings}
 
     run_id = incremental_run_id(base.run_id, since)
-    hood = read_neighbourhood(store, centers, base.hops)
+    hood = read_neighbourhood(store, centers, base.hops, known=base.index)
     lap("neighbourhood")
     new_ids, texts, skipped = new_node_texts(base, hood)
     changed = changed_texts(base, hood)
