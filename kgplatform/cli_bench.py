@@ -26,6 +26,13 @@ def emit_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def write_report(path: Optional[Path], report: dict) -> None:
+    """--out: the benchmark's JSON report, when asked for."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 @bench_app.command("table")
 def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSON files of `kgp bench linkpred`"),
                 out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
@@ -71,9 +78,7 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
         report = run_linkpred(settings(), data, time_budget=time_budget, train_cfg=cfg, baselines=baseline,
                               ablations=ablation, progress=progress,
                               log=lambda line: console.print(line, markup=False))
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out_file, report)
     emit_json(report) if as_json else out.print_json(json.dumps(report))
 
 
@@ -95,9 +100,7 @@ def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset fo
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
                                unseen_node_ratio=unseen_node_ratio, protocol=protocol, progress=progress)
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out_file, report)
     emit_json(report) if as_json else sys.stdout.write(render_inductive_markdown([report]))
 
 
@@ -132,9 +135,7 @@ def bench_entities(data: Path = typer.Option(..., exists=True, help="dataset fol
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_entities(settings(), data, time_budget=time_budget, progress=progress, train=not no_model)
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out_file, report)
     emit_json(report) if as_json else sys.stdout.write(render_entities_markdown([report]))
 
 
@@ -153,8 +154,8 @@ def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset fol
         report = run_realtime(settings(), data, held_out=held_out, time_budget=time_budget, queue=not no_queue,
                               progress=progress)
     text = render_realtime_markdown(report)
-    for path, content in ((out_file, json.dumps(report, indent=2) + "\n"), (md_file, text)):
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content)
+    write_report(out_file, report)
+    if md_file:
+        md_file.parent.mkdir(parents=True, exist_ok=True)
+        md_file.write_text(text)
     emit_json(report) if as_json else sys.stdout.write(text)

@@ -137,8 +137,13 @@ def acquire_lock(settings: Settings, graph: str, job_id: str) -> None:
             raise JobError(f"graph {graph!r}: another job was submitted at the same moment; try again") from None
 
 
+def release_if_held(settings: Settings, key: str, token: str) -> bool:
+    """Delete the lock ``key`` only if ``token`` still holds it (never another holder's)."""
+    return bool(client(settings).eval(_RELEASE, 1, key, token))
+
+
 def release_lock(settings: Settings, graph: str, job_id: str) -> bool:
-    return bool(client(settings).eval(_RELEASE, 1, lock_key(graph), job_id))
+    return release_if_held(settings, lock_key(graph), job_id)
 
 
 def lock_holder(settings: Settings, graph: str) -> str | None:

@@ -30,7 +30,7 @@ def acquire_tick(settings: Settings, graph: str) -> str | None:
 
 
 def release_tick(settings: Settings, graph: str, token: str) -> None:
-    jobs.client(settings).eval(jobs._RELEASE, 1, tick_lock_key(graph), token)
+    jobs.release_if_held(settings, tick_lock_key(graph), token)
 
 
 def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: list[str]) -> dict:
