@@ -170,6 +170,13 @@ def write_back_table(reports: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def settings_text(config: dict) -> str:
+    """The run's TrainConfig fields that differ from the defaults (the budget is in the table already)."""
+    defaults = TrainConfig().model_dump()
+    changed = {k: v for k, v in config.items() if k in defaults and v != defaults[k] and k != "time_budget_s"}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "none"
+
+
 def render_markdown(reports: list[dict]) -> str:
     """One table: our filtered test metrics beside the published reference numbers, then per-relation rows."""
     from .bench_targets import render_targets
@@ -219,5 +226,6 @@ def render_markdown(reports: list[dict]) -> str:
         load = rep.get("machine", {}).get("load_avg_5min")
         load_text = f" Load average (5 min) {load['start']:.1f} at start, {load['end']:.1f} at end." if load else ""
         out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "
-                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.{load_text}", ""]
+                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.{load_text} "
+                f"Our model's settings, where not TrainConfig's defaults: {settings_text(rep.get('config', {}))}.", ""]
     return "\n".join(out)

@@ -67,13 +67,18 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                    valid_max_triples: Optional[int] = typer.Option(
                        None, help="model selection (ours and baselines) ranks a fixed sample of at most this many "
                        "validation triples; test is always ranked in full"),
+                   train_config: Optional[Path] = typer.Option(
+                       None, "--train-config", exists=True, dir_okay=False,
+                       help="JSON object of TrainConfig fields for our model (e.g. bench/configs/codex-s.json); "
+                       "--time-budget, --no-text and --valid-max-triples win over it"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    as_json: bool = typer.Option(False, "--json")):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
     from .bench import run_linkpred
-    from .learn.config import TrainConfig
+    from .learn.config import load_train_config
 
-    cfg = TrainConfig(time_budget_s=time_budget, use_text=not no_text, valid_max_triples=valid_max_triples)
+    overrides = {"time_budget_s": time_budget, "use_text": not no_text, "valid_max_triples": valid_max_triples}
+    cfg = load_train_config(train_config, overrides)
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_linkpred(settings(), data, time_budget=time_budget, train_cfg=cfg, baselines=baseline,
                               ablations=ablation, progress=progress,

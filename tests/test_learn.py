@@ -173,6 +173,63 @@ def test_score_tails_matches_score_triples(decoder, encoder):
     assert torch.allclose(model.score_tails(z, h, r, torch.tensor([[1, 5]] * 3)), all_scores[:, [1, 5]], atol=1e-5)
 
 
+def test_text_cosine_of_a_node_with_itself_is_no_evidence():
+    snap = tiny_snapshot()
+    text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(3)))
+    torch.manual_seed(0)
+    model = LinkPredictor(snap.num_nodes, snap.num_relations, TrainConfig(dim=8), text_x).eval()
+    z = model.encode(*train_edges(snap))
+    h, r = torch.tensor([0, 4, 2]), torch.tensor([0, 2, 3])
+    with_text = model.score_tails(z, h, r)
+    with torch.no_grad():
+        model.text_match.zero_()
+    without_text = model.score_tails(z, h, r)
+    gain = with_text - without_text
+    assert torch.all(gain[torch.arange(3), h] == 0)  # the head's own column: no text bonus
+    others = torch.ones_like(gain, dtype=torch.bool)
+    others[torch.arange(3), h] = False
+    assert torch.allclose(gain[others], (10.0 * text_x[h] @ text_x.t())[others], atol=1e-5)
+    with torch.no_grad():
+        model.text_match.fill_(1.0)
+    for t in range(snap.num_nodes):  # the three ways of scoring agree, the self column included
+        tt = torch.full_like(h, t)
+        assert torch.allclose(model.score_triples(z, h, r, tt), with_text[:, t], atol=1e-5)
+    assert torch.allclose(model.score_tails(z, h, r, h.unsqueeze(1)), with_text[torch.arange(3), h].unsqueeze(1),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["distmult", "complex"])
+def test_n3_penalty_is_the_cubed_modulus_and_shrinks_states(decoder, giftcards):
+    snap = tiny_snapshot()
+    model = LinkPredictor(snap.num_nodes, snap.num_relations, TrainConfig(dim=4, decoder=decoder, encoder="none"))
+    z = torch.tensor([[3.0, 0.0, 4.0, 0.0], [0.0, 1.0, 0.0, 0.0]] + [[0.0] * 4] * (snap.num_nodes - 2))
+    with torch.no_grad():
+        model.rel_emb.zero_()
+    penalty = model.n3_penalty(z, torch.tensor([0]), torch.tensor([0]), torch.tensor([1]))
+    # complex halves (3, 0) + i (4, 0): moduli 5 and 0; distmult: |3|^3 + |4|^3; the tail contributes 1 either way
+    assert penalty.item() == pytest.approx(126.0 if decoder == "complex" else 92.0)
+    plain = TrainConfig(dim=16, epochs=3, decoder=decoder, encoder="none", eval_every=100)
+    norms = [train_link_predictor(giftcards, None, plain.model_copy(update={"n3_weight": w}), )
+             .model.node_emb.weight.norm().item() for w in (0.0, 0.5)]
+    assert norms[1] < norms[0]
+
+
+def test_train_config_file_names_the_file_and_field(tmp_path):
+    from kgplatform.learn.config import load_train_config
+
+    good = tmp_path / "good.json"
+    good.write_text('{"dim": 64, "encoder": "none"}')
+    cfg = load_train_config(good, {"time_budget_s": 9.0})
+    assert (cfg.dim, cfg.encoder, cfg.time_budget_s) == (64, "none", 9.0)
+    for text, expected in (('{"dimm": 3}', "dimm"), ('{"dim": -1}', "dim"), ("[1]", "JSON object"),
+                           ("{oops", "not a readable JSON")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=expected) as err:
+            load_train_config(bad)
+        assert "bad.json" in str(err.value)
+
+
 def test_filtered_rank_never_exceeds_unfiltered_and_ties_are_realistic():
     snap = tiny_snapshot()
     R, n = snap.num_relations, snap.num_nodes

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -42,6 +44,8 @@ class TrainConfig(BaseModel):
     )
     num_negatives: int = Field(64, ge=1)
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    n3_weight: float = Field(0.0, ge=0.0, description="weight of the N3 regulariser on the batch's head/tail "
+                             "states and relations (LinkPredictor.n3_penalty); 0 = off")
     rejected_weight: float = Field(
         1.0, ge=0.0,
         description="weight of the loss -log(1 - p(tail | head, rel)) on predictions a reviewer rejected "
@@ -78,3 +82,23 @@ class TrainConfig(BaseModel):
         if self.decoder in ("complex", "rotate") and self.dim % 2:
             raise ValueError(f"TrainConfig: decoder={self.decoder!r} needs an even dim, got {self.dim}")
         return self
+
+
+def load_train_config(path: Path | None, overrides: dict | None = None) -> TrainConfig:
+    """TrainConfig from a JSON object of its fields (None: the defaults), then ``overrides`` on top.
+
+    Raises ValueError naming the file and the offending field, for malformed JSON or an unknown or invalid field.
+    """
+    fields: dict = {}
+    if path is not None:
+        try:
+            fields = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+        if not isinstance(fields, dict):
+            raise ValueError(f"{path}: expected a JSON object of TrainConfig fields, got {type(fields).__name__}")
+    try:
+        return TrainConfig(**(fields | (overrides or {})))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path or 'train config'}: {problems}") from None

@@ -44,16 +44,17 @@ class TypedNegativeSampler:
         return self.entities[idx]
 
 
-def smoothed_softmax_loss(logits: Tensor, target: Tensor, cand: Tensor, smoothing: float) -> Tensor:
+def smoothed_softmax_loss(logits: Tensor, target: Tensor, cand: Tensor | None, smoothing: float) -> Tensor:
     """Cross-entropy of the target column against the candidate columns, with label smoothing over candidates.
 
+    cand None: every column is a candidate (the 1-N case: skips three passes over a [B, N] tensor).
     Non-candidates get a large finite negative logit (not -inf) so that 0 * log p stays 0.
     """
-    logp = torch.log_softmax(logits.masked_fill(~cand, -1e9), dim=1)
+    logp = torch.log_softmax(logits if cand is None else logits.masked_fill(~cand, -1e9), dim=1)
     nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1)
     if smoothing == 0:
         return nll.mean()
-    smooth = -(logp * cand).sum(1) / cand.sum(1).clamp(min=1)
+    smooth = -logp.mean(1) if cand is None else -(logp * cand).sum(1) / cand.sum(1).clamp(min=1)
     return ((1 - smoothing) * nll + smoothing * smooth).mean()
 
 
@@ -65,14 +66,14 @@ def batch_loss(
     if cfg.objective == "1-n":
         # Softmax over ALL entities even when evaluation is type-constrained: it measured better on CoDEx-S for
         # constrained ranking too, and it is the only way the model learns to rank wrong-type entities low.
-        logits = model.score_tails(z, h, r)
-        return smoothed_softmax_loss(logits, t, torch.ones_like(logits, dtype=torch.bool), cfg.label_smoothing)
+        loss = smoothed_softmax_loss(model.score_tails(z, h, r), t, None, cfg.label_smoothing)
+        return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
     negs = sampler.sample(r, cfg.num_negatives, gen)
     tails = torch.cat([t.unsqueeze(1), negs], dim=1)  # column 0 is the positive
     cand = tails != t.unsqueeze(1)
     cand[:, 0] = True
-    logits = model.score_tails(z, h, r, tails)
-    return smoothed_softmax_loss(logits, torch.zeros_like(t), cand, cfg.label_smoothing)
+    loss = smoothed_softmax_loss(model.score_tails(z, h, r, tails), torch.zeros_like(t), cand, cfg.label_smoothing)
+    return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
 
 
 def rejected_loss(model: LinkPredictor, z: Tensor, queries: Tensor) -> Tensor:
