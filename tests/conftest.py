@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,6 +15,12 @@ from kgplatform.settings import Settings
 from kgplatform.store import embedded_server, open_store
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def run_kgp(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real CLI in a child process (`python -m kgplatform.cli ARGS`), with env on top of this environment."""
+    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=timeout)
 
 
 def free_port() -> int:

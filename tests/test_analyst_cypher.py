@@ -19,6 +19,7 @@ from kgplatform.errors import KgpError
 from kgplatform.ingest import ingest_path
 from kgplatform.runs import record_run
 from kgplatform.writeback import write_predictions
+from tests.conftest import run_kgp
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -236,8 +237,7 @@ def test_prepare_params_fills_defaults_coerces_and_refuses():
 
 
 def kgp(*args, env):
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, **env}, timeout=120)
+    return run_kgp(*args, env=env, timeout=120)
 
 
 def test_cli_runs_analyst_files_with_typed_params(graph, cli_env):

@@ -62,3 +62,26 @@ def test_unknown_ablation_is_refused_before_any_work(base_settings):
     with pytest.raises(ValueError, match="unknown ablation"):
         run_linkpred(base_settings, require_dataset("amazon-giftcards-2018"), time_budget=1,
                      ablations=["no brains"])
+
+
+def test_markdown_lists_our_settings_that_are_not_the_defaults(giftcards_report):
+    assert "Our model's settings, where not TrainConfig's defaults: none." in render_markdown([giftcards_report])
+    tuned = giftcards_report | {"config": giftcards_report["config"] | {"dim": 1000, "encoder": "none"}}
+    assert "Our model's settings, where not TrainConfig's defaults: dim=1000, encoder=none." in \
+        render_markdown([tuned])
+
+
+def test_a_bad_train_config_file_is_refused_by_name_before_any_work(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "codex-s.json"
+    bad.write_text('{"dim": 1000, "encodr": "none"}')
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-m", "kgplatform.cli", "bench", "linkpred", "--data",
+                           str(require_dataset("amazon-giftcards-2018")), "--train-config", str(bad)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "KGP_HOME": str(home)})
+    assert done.returncode == 2
+    assert "codex-s.json" in done.stderr + done.stdout and "encodr" in done.stderr + done.stdout
+    assert not (home / "falkordb").exists()  # no store was started

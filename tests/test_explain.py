@@ -9,9 +9,6 @@ The review page's tests use it too.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -28,6 +25,7 @@ from kgplatform.runs import new_run_id, record_run, run_dir
 from kgplatform.snapshot import Snapshot
 from kgplatform.store import open_store
 from kgplatform.writeback import write_predictions
+from tests.conftest import run_kgp
 
 MODEL = "kgp-test@0"
 
@@ -257,8 +255,7 @@ def test_explainer_without_vectors_has_no_neighbours():
 
 
 def kgp(*args, env):
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return run_kgp(*args, env=env, timeout=300)
 
 
 def test_kgp_explain_recomputes_the_written_evidence(explained, base_settings):

@@ -63,7 +63,7 @@ def test_bad_entity_row_names_file_and_line_and_writes_nothing(store, tmp_path, 
         fh.write(bad_line)
     with pytest.raises(InputError) as err:
         ingest_path(store, folder)
-    assert f"entities.tsv:4: " in str(err.value)
+    assert "entities.tsv:4: " in str(err.value)
     assert message in str(err.value)
     assert counts(store) == (0, 0)
 

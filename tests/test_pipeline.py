@@ -4,8 +4,6 @@ CLI shapes scripts rely on."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -17,6 +15,7 @@ from kgplatform.run_steps import run_pipeline
 from kgplatform.runs import show_run
 from kgplatform.store import open_store
 from kgplatform.writeback import write_predictions
+from tests.conftest import run_kgp
 
 PROVENANCE = {"predicted", "score", "probability", "status", "run_id", "model", "created_at", "method", "evidence"}
 
@@ -90,8 +89,7 @@ def test_rewriting_a_run_changes_nothing(store, pipeline_run):
 
 
 def kgp(*args, env):
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, **env}, timeout=300)
+    return run_kgp(*args, env=env, timeout=300)
 
 
 def test_cli_json_shapes_and_retract(store, pipeline_run, cli_env):

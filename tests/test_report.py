@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +16,7 @@ from kgplatform.report import (HISTOGRAM, POINTS, SECTIONS, at_least, ece_of, lo
                                precision_curve, reliability_bins, render_report, try_write_report)
 from kgplatform.run_steps import run_pipeline
 from kgplatform.store import open_store
+from tests.conftest import run_kgp
 
 IMAGE = "data:image/png;base64,"
 
@@ -156,8 +154,7 @@ def test_edges_at_chosen_thresholds_are_the_edges_written(report_run):
 
 
 def kgp(*args, env):
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return run_kgp(*args, env=env, timeout=300)
 
 
 def test_cli_shows_and_rebuilds_the_report(report_run):

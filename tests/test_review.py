@@ -4,8 +4,6 @@ retraction keeps accepted edges, rejected edges never proposed again and used as
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -20,6 +18,7 @@ from kgplatform.review import Selector, list_proposed, plan_review, review_edges
 from kgplatform.runs import record_run, retract_run
 from kgplatform.snapshot import Snapshot
 from kgplatform.writeback import write_predictions
+from tests.conftest import run_kgp
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -223,8 +222,7 @@ def test_asserted_edges_can_never_be_reviewed(graph):
 # ---- retraction, export, scoring -----------------------------------------------------------------------------------
 
 def kgp(*args, env):
-    return subprocess.run([sys.executable, "-m", "kgplatform.cli", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, **env}, timeout=120)
+    return run_kgp(*args, env=env, timeout=120)
 
 
 def test_retract_keeps_reviewed_edges_unless_asked(graph, cli_env):
