@@ -193,7 +193,7 @@ class LinkPredictor(nn.Module):
     def n3_penalty(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         """N3 regulariser (Lacroix et al. 2018): mean over the batch of the summed cubed moduli of the head state,
         relation embedding and tail state; moduli of complex coordinates for ComplEx/RotatE, absolute values for
-        DistMult. Shrinks rarely seen entities' states, which 1-N ComplEx needs on small graphs."""
+        DistMult. Off by default: on CoDEx-S it sped up the first epochs but ended no better (learn/README.md)."""
         def cubed(x: Tensor) -> Tensor:
             if self.cfg.decoder == "distmult":
                 return x.abs().pow(3).sum(-1)

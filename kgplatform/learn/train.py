@@ -67,12 +67,13 @@ def batch_loss(
         # Softmax over ALL entities even when evaluation is type-constrained: it measured better on CoDEx-S for
         # constrained ranking too, and it is the only way the model learns to rank wrong-type entities low.
         loss = smoothed_softmax_loss(model.score_tails(z, h, r), t, None, cfg.label_smoothing)
-        return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
-    negs = sampler.sample(r, cfg.num_negatives, gen)
-    tails = torch.cat([t.unsqueeze(1), negs], dim=1)  # column 0 is the positive
-    cand = tails != t.unsqueeze(1)
-    cand[:, 0] = True
-    loss = smoothed_softmax_loss(model.score_tails(z, h, r, tails), torch.zeros_like(t), cand, cfg.label_smoothing)
+    else:
+        negs = sampler.sample(r, cfg.num_negatives, gen)
+        tails = torch.cat([t.unsqueeze(1), negs], dim=1)  # column 0 is the positive
+        cand = tails != t.unsqueeze(1)
+        cand[:, 0] = True
+        loss = smoothed_softmax_loss(model.score_tails(z, h, r, tails), torch.zeros_like(t), cand,
+                                     cfg.label_smoothing)
     return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
 
 
