@@ -200,10 +200,14 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     return select_predictions([selected], cfg.max_edges), histogram
 
 
+def probability_bin(probs, bins: int = HIST_BINS) -> np.ndarray:
+    """Bin index of each probability: bin i holds i/bins <= p < (i+1)/bins, and p = 1 falls in the last bin."""
+    return np.clip((np.asarray(probs, dtype=float) * bins).astype(int), 0, bins - 1)
+
+
 def probability_histogram(probs: np.ndarray, bins: int = HIST_BINS) -> list[int]:
-    """Counts over equal-width probability bins; bin i holds i/bins <= p < (i+1)/bins (p = 1 in the last)."""
-    idx = np.clip((np.asarray(probs, dtype=float) * bins).astype(int), 0, bins - 1)
-    return np.bincount(idx, minlength=bins).tolist()
+    """Counts over equal-width probability bins (probability_bin)."""
+    return np.bincount(probability_bin(probs, bins), minlength=bins).tolist()
 
 
 def select_predictions(shards: list[list[dict]], max_edges: int) -> list[dict]:

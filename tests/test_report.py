@@ -11,7 +11,7 @@ import pytest
 from kgplatform.demo_catalog import generate_catalog, write_dataset
 from kgplatform.ingest import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig, probability_histogram
+from kgplatform.pipeline import PipelineConfig, probability_bin, probability_histogram
 from kgplatform.report import (HISTOGRAM, POINTS, SECTIONS, at_least, ece_of, load_run, merge_histograms,
                                precision_curve, reliability_bins, render_report, try_write_report)
 from kgplatform.run_steps import run_pipeline
@@ -141,9 +141,8 @@ def test_edges_at_chosen_thresholds_are_the_edges_written(report_run):
         if h["threshold"] is None:
             assert h["at_threshold"] == 0
             continue
-        # every candidate with p >= t lies in the bins from t's bin up (p = 1 is counted in the last bin)
-        first_bin = min(int(h["threshold"] * len(h["counts"])), len(h["counts"]) - 1)
-        assert at_least(h["counts"])[first_bin] >= h["at_threshold"]
+        # every candidate with p >= t lies in the bins from t's bin up
+        assert at_least(h["counts"])[int(probability_bin(h["threshold"], len(h["counts"])))] >= h["at_threshold"]
         at_chosen[h["relation"]] = at_chosen.get(h["relation"], 0) + h["at_threshold"]
     # the model's selection: text-only edges (method 'text', text_links.py) have thresholds of their own
     rows = store.query("MATCH ()-[r]->() WHERE r.run_id = $run AND r.method <> 'text' "
