@@ -62,8 +62,9 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                    baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
                                                       "snapshot and budget: pykeen-complex, pykeen-rotate "
                                                       "(needs the bench extra: pip install -e .[bench])"),
-                   ablation: list[str] = typer.Option([], "--ablation", help="also train our model without one input "
-                                                      "on the same snapshot and budget: 'text only', 'graph only'"),
+                   ablation: list[str] = typer.Option([], "--ablation", help="also train our model with these inputs "
+                                                      "on the same snapshot and budget: 'text only', 'graph only', "
+                                                      "'text+graph' (the one that is ours is not retrained)"),
                    valid_max_triples: Optional[int] = typer.Option(
                        None, help="model selection (ours and baselines) ranks a fixed sample of at most this many "
                        "validation triples; test is always ranked in full"),

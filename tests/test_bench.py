@@ -40,10 +40,13 @@ def test_every_stage_is_timed_and_budgets_hold(giftcards_report):
 
 
 def test_ablations_really_drop_an_input(giftcards_report):
-    text_only = giftcards_report["ablations"]["text only"]["config"]
-    graph_only = giftcards_report["ablations"]["graph only"]["config"]
-    assert text_only == {"learned_embeddings": False, "encoder": "none"}
-    assert graph_only == {"use_text": False}
+    ablations = giftcards_report["ablations"]
+    assert ablations["text only"]["config"] == {"use_text": True, "learned_embeddings": False, "encoder": "none"}
+    assert ablations["graph only"]["config"] == {"use_text": False, "learned_embeddings": True}
+    assert not ablations["text only"].get("same_as_ours") and not ablations["graph only"].get("same_as_ours")
+    # ours is text+graph with the default settings: reported as ours, not trained a second time
+    assert ablations["text+graph"]["same_as_ours"] and ablations["text+graph"]["test"] == giftcards_report["test"]
+    assert "ablation text+graph" not in giftcards_report["timings_s"]
 
 
 def test_markdown_puts_baseline_and_ablations_beside_ours(giftcards_report):
@@ -52,6 +55,7 @@ def test_markdown_puts_baseline_and_ablations_beside_ours(giftcards_report):
     assert ours in md
     assert "| amazon-giftcards-2018 | ours, text only (ablation)" in md
     assert "| amazon-giftcards-2018 | ours, graph only (ablation)" in md
+    assert "| amazon-giftcards-2018 | ours, text+graph (ablation: these are our settings)" in md
     assert "pykeen-complex (same run, same budget)" in md
     brand = giftcards_report["baselines"]["pykeen-complex"]["test"]["per_relation"]["HAS_BRAND"]["mrr"]
     row = next(line for line in md.splitlines() if line.startswith("| HAS_BRAND |"))

@@ -22,7 +22,7 @@ from kgplatform.learn.index import KnownTails, both_directions, relation_ranges,
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.splits import assign_splits, needs_splits
 from kgplatform.learn import train as train_mod
-from kgplatform.learn.train import train_link_predictor
+from kgplatform.learn.train import shared_candidates, train_link_predictor
 from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -133,18 +133,43 @@ def test_targets_are_hidden_from_message_passing(giftcards, monkeypatch):
         assert ei.size(1) == n_train - round(0.3 * n_train)
 
 
-def test_training_is_deterministic_and_sampled_objective_learns(giftcards):
-    cfg = TrainConfig(use_text=False, encoder="compgcn", dim=32, epochs=4, eval_every=2, objective="sampled",
-                      num_negatives=32, batch_size=512, lr=0.01)
+@pytest.mark.parametrize("objective, negatives", [("sampled", 32), ("shared", 256)])
+def test_sampled_objectives_are_deterministic_and_learn(giftcards, objective, negatives):
+    cfg = TrainConfig(use_text=False, encoder="compgcn", dim=32, epochs=4, eval_every=2, objective=objective,
+                      num_negatives=negatives, batch_size=512, lr=0.01)
     a = train_link_predictor(giftcards, None, cfg)
     b = train_link_predictor(giftcards, None, cfg)
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     assert a.history[-1]["loss"] < a.history[0]["loss"]
     assert a.best_valid_mrr > 0.1
-    # every epoch hides all train edges as targets when there is no graph encoder
+
+
+def test_training_without_an_encoder_learns(giftcards):
     c = train_link_predictor(giftcards, None, TrainConfig(use_text=False, encoder="none", epochs=2, eval_every=1))
     assert c.model.convs is not None and len(c.model.convs) == 0
     assert c.history[1]["valid_mrr"] > c.history[0]["valid_mrr"]
+
+
+def test_shared_candidates_hold_every_true_tail_once():
+    tails = torch.tensor([7, 3, 7, 9])
+    candidates, target = shared_candidates(tails, 20, 50, torch.Generator().manual_seed(0))
+    assert torch.equal(candidates, candidates.unique())  # distinct and sorted
+    assert torch.equal(candidates[target], tails)
+    assert len(candidates) > 4 and int(candidates.max()) < 20
+
+
+def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcards):
+    cfg = TrainConfig(use_text=False, encoder="none", dim=16, epochs=8, eval_every=1, patience=8, lr=0.05,
+                      lr_decay=0.5)
+    history = train_link_predictor(giftcards, None, cfg).history
+    best, expected = float("-inf"), 0.05
+    for entry in history:
+        assert entry["lr"] == pytest.approx(expected)  # the rate this epoch trained with
+        if entry["valid_mrr"] > best:
+            best = entry["valid_mrr"]
+        else:
+            expected *= 0.5
+    assert expected < 0.05  # lr 0.05 overshoots on this graph: at least one evaluation did not improve
 
 
 def test_text_features_are_used(giftcards):
@@ -171,6 +196,8 @@ def test_score_tails_matches_score_triples(decoder, encoder):
         tt = torch.full_like(h, t)
         assert torch.allclose(model.score_triples(z, h, r, tt), all_scores[:, t], atol=1e-5)
     assert torch.allclose(model.score_tails(z, h, r, torch.tensor([[1, 5]] * 3)), all_scores[:, [1, 5]], atol=1e-5)
+    shared = torch.tensor([5, 0, 3])  # one candidate set for every query ('shared' objective)
+    assert torch.allclose(model.score_tails(z, h, r, shared), all_scores[:, shared], atol=1e-5)
 
 
 def test_text_cosine_of_a_node_with_itself_is_no_evidence():
@@ -196,6 +223,7 @@ def test_text_cosine_of_a_node_with_itself_is_no_evidence():
         assert torch.allclose(model.score_triples(z, h, r, tt), with_text[:, t], atol=1e-5)
     assert torch.allclose(model.score_tails(z, h, r, h.unsqueeze(1)), with_text[torch.arange(3), h].unsqueeze(1),
                           atol=1e-5)
+    assert torch.allclose(model.score_tails(z, h, r, h), with_text[:, h], atol=1e-5)  # shared set holding heads
 
 
 @pytest.mark.parametrize("decoder", ["distmult", "complex"])

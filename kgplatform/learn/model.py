@@ -176,14 +176,20 @@ class LinkPredictor(nn.Module):
             return weight.unsqueeze(1) * cosine
         if pairwise:
             return weight * (th * rows(self.text_x, tails)).sum(-1) * (tails != heads)
+        if tails.dim() == 1:  # one candidate set shared by every query
+            cosine = (th @ rows(self.text_x, tails).t()) * (tails.unsqueeze(0) != heads.unsqueeze(1))
+            return weight.unsqueeze(1) * cosine
         cosine = (th.unsqueeze(1) * rows(self.text_x, tails)).sum(-1) * (tails != heads.unsqueeze(1))
         return weight.unsqueeze(1) * cosine
 
     def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
-        """Scores [B, N] of every entity as tail of (heads[b], rels[b]); or [B, K] for given candidate tails [B, K]."""
+        """Scores [B, N] of every entity as tail of (heads[b], rels[b]); [B, K] for candidate tails [B, K] per
+        query; or [B, C] for one candidate set [C] shared by every query."""
         q = self._query(rows(z, heads), rels)
         if tails is None:
             out = self._compare(q, z, pairwise=False)
+        elif tails.dim() == 1:
+            out = self._compare(q, rows(z, tails), pairwise=False)
         else:
             out = self._compare(q.unsqueeze(1), rows(z, tails), pairwise=True)
         if self.text_match is not None:
