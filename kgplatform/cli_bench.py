@@ -55,6 +55,17 @@ def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSO
     sys.stdout.write(text)
 
 
+def bench_overrides(time_budget: float, no_text: bool, valid_max_triples: int | None) -> dict:
+    """The TrainConfig fields that command-line options set over a --train-config file: only the options given
+    (an option left at its default must not undo the file, e.g. a file's use_text false)."""
+    overrides: dict = {"time_budget_s": time_budget}
+    if no_text:
+        overrides["use_text"] = False
+    if valid_max_triples is not None:
+        overrides["valid_max_triples"] = valid_max_triples
+    return overrides
+
+
 @bench_app.command("linkpred")
 def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
                    time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),
@@ -71,15 +82,14 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                    train_config: Optional[Path] = typer.Option(
                        None, "--train-config", exists=True, dir_okay=False,
                        help="JSON object of TrainConfig fields for our model (e.g. bench/configs/codex-s.json); "
-                       "--time-budget, --no-text and --valid-max-triples win over it"),
+                       "--time-budget, and --no-text and --valid-max-triples when given, win over it"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    as_json: bool = typer.Option(False, "--json")):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
     from .bench import run_linkpred
     from .learn.config import load_train_config
 
-    overrides = {"time_budget_s": time_budget, "use_text": not no_text, "valid_max_triples": valid_max_triples}
-    cfg = load_train_config(train_config, overrides)
+    cfg = load_train_config(train_config, bench_overrides(time_budget, no_text, valid_max_triples))
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_linkpred(settings(), data, time_budget=time_budget, train_cfg=cfg, baselines=baseline,
                               ablations=ablation, progress=progress,

@@ -59,7 +59,10 @@ def learning_curves(history: list[dict], best_epoch) -> str:
         mrr_ax.axvline(best_epoch, color="grey", ls=":", label=f"best epoch {best_epoch}")
         mrr_ax.legend()
     mrr_ax.set(xlabel="epoch", ylabel="filtered MRR", title="validation filtered MRR")
-    return image(fig, "learning curves") + f"<p>{len(history)} epochs in {history[-1]['seconds']:.1f} s.</p>"
+    rates = [h["lr"] for h in history if "lr" in h]
+    decay = f" Learning rate {rates[0]:.3g} to {rates[-1]:.3g} (lowered on plateaus)." if rates and \
+        rates[-1] != rates[0] else ""
+    return image(fig, "learning curves") + f"<p>{len(history)} epochs in {history[-1]['seconds']:.1f} s.{decay}</p>"
 
 
 def per_relation(test: dict) -> str:

@@ -23,6 +23,7 @@ def test_report_has_every_model_on_the_same_test_queries(giftcards_report):
     assert queries == 2 * 1387  # the official test split, head and tail prediction
     for name in ABLATIONS:
         assert rep["ablations"][name]["test"]["count"] == queries
+        assert rep["ablations"][name]["test_unconstrained"]["count"] == queries
     assert rep["baselines"]["pykeen-complex"]["test"]["count"] == queries
     assert set(rep["test"]["per_relation"]) == {"HAS_BRAND", "IN_CATEGORY", "ALSO_BOUGHT", "ALSO_VIEWED"}
     assert rep["test"]["per_relation"]["HAS_BRAND"]["count"] == 2 * 31
@@ -56,6 +57,8 @@ def test_markdown_puts_baseline_and_ablations_beside_ours(giftcards_report):
     assert "| amazon-giftcards-2018 | ours, text only (ablation)" in md
     assert "| amazon-giftcards-2018 | ours, graph only (ablation)" in md
     assert "| amazon-giftcards-2018 | ours, text+graph (ablation: these are our settings)" in md
+    text_only = giftcards_report["ablations"]["text only"]["test_unconstrained"]["mrr"]
+    assert f"| amazon-giftcards-2018 | ours, text only (ablation), all entities | {text_only:.3f} |" in md
     assert "pykeen-complex (same run, same budget)" in md
     brand = giftcards_report["baselines"]["pykeen-complex"]["test"]["per_relation"]["HAS_BRAND"]["mrr"]
     row = next(line for line in md.splitlines() if line.startswith("| HAS_BRAND |"))
@@ -89,3 +92,17 @@ def test_a_bad_train_config_file_is_refused_by_name_before_any_work(tmp_path):
     assert done.returncode == 2
     assert "codex-s.json" in done.stderr + done.stdout and "encodr" in done.stderr + done.stdout
     assert not (home / "falkordb").exists()  # no store was started
+
+
+def test_options_left_at_their_defaults_keep_the_config_files_settings(tmp_path):
+    from kgplatform.cli_bench import bench_overrides
+    from kgplatform.learn.config import load_train_config
+
+    path = tmp_path / "codex-s.json"
+    path.write_text('{"use_text": false, "valid_max_triples": 700, "dim": 64}')
+    kept = load_train_config(path, bench_overrides(120.0, no_text=False, valid_max_triples=None))
+    assert (kept.use_text, kept.valid_max_triples, kept.dim, kept.time_budget_s) == (False, 700, 64, 120.0)
+    path.write_text('{"dim": 64}')
+    given = load_train_config(path, bench_overrides(60.0, no_text=True, valid_max_triples=50))
+    assert (given.use_text, given.valid_max_triples, given.time_budget_s) == (False, 50, 60.0)
+

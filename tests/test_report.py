@@ -62,6 +62,13 @@ def test_render_report_from_hand_made_data():
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<script" not in page  # self-contained
 
 
+def test_learning_curves_say_when_the_learning_rate_was_lowered():
+    run = hand_made()
+    assert "Learning rate" not in render_report(run)  # no "lr" in this history: nothing to say
+    run["history"] = [h | {"lr": lr} for h, lr in zip(run["history"], (0.003, 0.0015))]
+    assert "Learning rate 0.003 to 0.0015 (lowered on plateaus)." in render_report(run)
+
+
 def test_render_report_without_data_says_what_is_missing():
     page = render_report({"run_id": "run-empty"})
     assert all(f'<section id="{sid}">' in page for sid in SECTIONS)
