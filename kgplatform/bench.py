@@ -41,6 +41,12 @@ def strip_per_relation(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "per_relation"}
 
 
+def ablation_report(settings: dict, result, test: dict, unconstrained: dict) -> dict:
+    return {"test": test, "test_unconstrained": strip_per_relation(unconstrained), "config": settings,
+            "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch},
+            "stopped_reason": result.stopped_reason}
+
+
 def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig) -> tuple[dict | None, dict]:
     """(triple classification on the dataset's verified negatives, or None without negatives files;
     the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See bench_classify."""
@@ -99,20 +105,14 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     for name in ablations:
         variant = TrainConfig(**(cfg.model_dump() | ABLATIONS[name]))
         if variant == cfg:
-            ablation_reports[name] = {"test": test, "test_unconstrained": strip_per_relation(unconstrained),
-                                      "config": ABLATIONS[name], "same_as_ours": True,
-                                      "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch},
-                                      "stopped_reason": result.stopped_reason}
+            ablation_reports[name] = ablation_report(ABLATIONS[name], result, test, unconstrained) | \
+                {"same_as_ours": True}
             continue
         if variant.use_text and text_x is None:  # ours ran without text, so nothing was embedded yet
             text_x = featurize(snapshot, settings, variant, progress, feature_stats)
         variant_result, variant_test = train_and_evaluate(snapshot, text_x, variant, progress)
-        ablation_reports[name] = {"test": variant_test,
-                                  "test_unconstrained": strip_per_relation(all_entities(variant_result.model)),
-                                  "config": ABLATIONS[name],
-                                  "valid": {"best_mrr": variant_result.best_valid_mrr,
-                                            "best_epoch": variant_result.best_epoch},
-                                  "stopped_reason": variant_result.stopped_reason}
+        ablation_reports[name] = ablation_report(ABLATIONS[name], variant_result, variant_test,
+                                                 all_entities(variant_result.model))
         lap(f"ablation {name}")
     baseline_reports = {}
     for name in baselines:
