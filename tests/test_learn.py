@@ -22,7 +22,13 @@ from kgplatform.learn.index import KnownTails, both_directions, relation_ranges,
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.splits import assign_splits, needs_splits
 from kgplatform.learn import train as train_mod
-from kgplatform.learn.train import shared_candidates, train_link_predictor
+from kgplatform.learn.train import (
+    TypedNegativeSampler,
+    batch_loss,
+    draw_candidates,
+    shared_candidates,
+    train_link_predictor,
+)
 from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -156,6 +162,44 @@ def test_shared_candidates_hold_every_true_tail_once():
     assert torch.equal(candidates, candidates.unique())  # distinct and sorted
     assert torch.equal(candidates[target], tails)
     assert len(candidates) > 4 and int(candidates.max()) < 20
+
+
+@pytest.mark.parametrize("objective", ["shared", "sampled"])
+def test_a_step_without_message_passing_computes_only_the_rows_it_scores(objective):
+    """Same loss and gradients as encoding every node; rows the step does not score stay 0."""
+    snap = tiny_snapshot()
+    text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(1)))
+    cfg = TrainConfig(dim=8, encoder="none", objective=objective, num_negatives=1, n3_weight=0.1)
+    torch.manual_seed(0)
+    model = LinkPredictor(snap.num_nodes, snap.num_relations, cfg, text_x).eval()  # eval: no dropout draws
+    queries = both_directions(snap.triples(SPLIT_TRAIN)[:1], snap.num_relations)
+    sampler = TypedNegativeSampler(relation_ranges(snap))
+    drawn = draw_candidates(queries, cfg, sampler, snap.num_nodes, torch.Generator().manual_seed(0))
+    nodes = drawn.nodes(queries[:, 0])
+    assert len(nodes) < snap.num_nodes  # the step reads a strict subset, so the test compares something
+
+    def loss_and_grads(z):
+        model.zero_grad()
+        loss = batch_loss(model, z, queries, cfg, drawn)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    z_rows = model.encode_rows(nodes)
+    untouched = torch.ones(snap.num_nodes, dtype=torch.bool)
+    untouched[nodes] = False
+    assert torch.all(z_rows[untouched] == 0)
+    full_loss, full_grads = loss_and_grads(model.encode(*train_edges(snap)))
+    rows_loss, rows_grads = loss_and_grads(model.encode_rows(nodes))
+    assert torch.allclose(full_loss, rows_loss)
+    assert len(full_grads) == len(rows_grads) >= 3
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(full_grads, rows_grads))
+
+
+def test_encode_rows_refuses_a_model_that_passes_messages():
+    snap = tiny_snapshot()
+    model = LinkPredictor(snap.num_nodes, snap.num_relations, TrainConfig(dim=8, encoder="compgcn", use_text=False))
+    with pytest.raises(ValueError, match="passes messages"):
+        model.encode_rows(torch.tensor([0, 1]))
 
 
 def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcards):

@@ -144,6 +144,17 @@ class LinkPredictor(nn.Module):
                 x = x + gate * self.dropout(torch.tanh(conv(x, ei, et)))  # residual: isolated nodes keep input
         return x
 
+    def encode_rows(self, nodes: Tensor, use_embedding: Tensor | None = None) -> Tensor:
+        """States [N, d] of a model without message passing, computed for ``nodes`` only (other rows 0).
+
+        Without layers a node's state is its own input, so a training step that scores a few thousand of
+        WN18RR's 41k entities pays for those rows instead of projecting every node's text.
+        """
+        if len(self.convs):
+            raise ValueError("encode_rows: this model passes messages; a node's state needs its neighbours (encode)")
+        x = self.dropout(self.node_input(use_embedding, nodes))
+        return x.new_zeros(self.num_nodes, x.size(1)).index_copy(0, nodes, x)
+
     # The torch_geometric.nn.kge classes (DistMult, ComplEx, RotatE) only score rows of their own node_emb
     # tables, one triple at a time; we need scores for GNN outputs against all entities, so the three score
     # functions are written here as a query vector per (head, rel) compared with every tail.

@@ -68,25 +68,41 @@ def shared_candidates(tails: Tensor, num_nodes: int, k: int, gen: torch.Generato
     return candidates, inverse[: len(tails)]
 
 
-def batch_loss(
-    model: LinkPredictor, z: Tensor, queries: Tensor, cfg: TrainConfig, sampler: TypedNegativeSampler,
-    gen: torch.Generator,
-) -> Tensor:
+@dataclass(frozen=True)
+class StepCandidates:
+    """The tails one step scores, drawn before anything is encoded: ``tails`` None (every entity, 1-N), [C]
+    (one set shared by every query) or [B, K] (per query); each query's ``target`` column; ``mask`` [B, K] of the
+    columns that count as candidates (None: all)."""
+
+    tails: Tensor | None
+    target: Tensor
+    mask: Tensor | None = None
+
+    def nodes(self, heads: Tensor) -> Tensor | None:
+        """The node ids whose states the step reads (None: all of them)."""
+        return None if self.tails is None else torch.unique(torch.cat([heads, self.tails.reshape(-1)]))
+
+
+def draw_candidates(queries: Tensor, cfg: TrainConfig, sampler: TypedNegativeSampler, num_nodes: int,
+                    gen: torch.Generator) -> StepCandidates:
     h, r, t = queries.unbind(1)
     if cfg.objective == "1-n":
         # Softmax over ALL entities even when evaluation is type-constrained: it measured better on CoDEx-S for
         # constrained ranking too, and it is the only way the model learns to rank wrong-type entities low.
-        loss = smoothed_softmax_loss(model.score_tails(z, h, r), t, None, cfg.label_smoothing)
-    elif cfg.objective == "shared":
-        candidates, target = shared_candidates(t, model.num_nodes, cfg.num_negatives, gen)
-        loss = smoothed_softmax_loss(model.score_tails(z, h, r, candidates), target, None, cfg.label_smoothing)
-    else:
-        negs = sampler.sample(r, cfg.num_negatives, gen)
-        tails = torch.cat([t.unsqueeze(1), negs], dim=1)  # column 0 is the positive
-        cand = tails != t.unsqueeze(1)
-        cand[:, 0] = True
-        loss = smoothed_softmax_loss(model.score_tails(z, h, r, tails), torch.zeros_like(t), cand,
-                                     cfg.label_smoothing)
+        return StepCandidates(None, t)
+    if cfg.objective == "shared":
+        return StepCandidates(*shared_candidates(t, num_nodes, cfg.num_negatives, gen))
+    tails = torch.cat([t.unsqueeze(1), sampler.sample(r, cfg.num_negatives, gen)], dim=1)  # column 0: positive
+    mask = tails != t.unsqueeze(1)
+    mask[:, 0] = True
+    return StepCandidates(tails, torch.zeros_like(t), mask)
+
+
+def batch_loss(model: LinkPredictor, z: Tensor, queries: Tensor, cfg: TrainConfig, drawn: StepCandidates) -> Tensor:
+    """The step's softmax loss over its drawn candidates; z needs the rows drawn.nodes(heads) names."""
+    h, r, t = queries.unbind(1)
+    loss = smoothed_softmax_loss(model.score_tails(z, h, r, drawn.tails), drawn.target, drawn.mask,
+                                 cfg.label_smoothing)
     return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
 
 
@@ -183,10 +199,16 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
             use_embedding = torch.rand(snapshot.num_nodes, generator=gen) >= cfg.unseen_node_ratio
         losses, negative_losses, out_of_time = [], [], False
         for batch in targets.split(cfg.batch_size):
-            # the default path calls encode exactly as before (tests and subclasses may wrap its two-argument form)
-            z = model.encode(mp_index, mp_type) if use_embedding is None else model.encode(mp_index, mp_type,
-                                                                                           use_embedding)
-            loss = batch_loss(model, z, both_directions(batch, R), cfg, sampler, gen)
+            queries = both_directions(batch, R)
+            drawn = draw_candidates(queries, cfg, sampler, snapshot.num_nodes, gen)
+            step_nodes = None if uses_graph or negatives is not None else drawn.nodes(queries[:, 0])
+            if step_nodes is not None:  # no message passing: only the rows this step scores need computing
+                z = model.encode_rows(step_nodes, use_embedding)
+            elif use_embedding is None:  # the two-argument form, as tests and subclasses may wrap it
+                z = model.encode(mp_index, mp_type)
+            else:
+                z = model.encode(mp_index, mp_type, use_embedding)
+            loss = batch_loss(model, z, queries, cfg, drawn)
             total = loss
             if negatives is not None:
                 rows = negatives
