@@ -24,6 +24,7 @@ from kgplatform.learn.splits import assign_splits, needs_splits
 from kgplatform.learn import train as train_mod
 from kgplatform.learn.train import (
     TypedNegativeSampler,
+    adam,
     batch_loss,
     draw_candidates,
     shared_candidates,
@@ -200,6 +201,24 @@ def test_encode_rows_refuses_a_model_that_passes_messages():
     model = LinkPredictor(snap.num_nodes, snap.num_relations, TrainConfig(dim=8, encoder="compgcn", use_text=False))
     with pytest.raises(ValueError, match="passes messages"):
         model.encode_rows(torch.tensor([0, 1]))
+
+
+def test_fused_adam_makes_the_same_updates_and_falls_back_for_complex_parameters():
+    torch.manual_seed(0)
+    start = torch.randn(50, 8)
+    params = {kind: torch.nn.Parameter(start.clone()) for kind in ("fused", "loop")}
+    optimisers = {"fused": adam([params["fused"]], lr=0.01, weight_decay=0.1),
+                  "loop": torch.optim.Adam([params["loop"]], lr=0.01, weight_decay=0.1)}
+    assert optimisers["fused"].defaults["fused"] is True
+    for step in range(5):
+        grad = torch.randn(50, 8, generator=torch.Generator().manual_seed(step))
+        for kind in ("fused", "loop"):
+            params[kind].grad = grad.clone()
+            optimisers[kind].step()
+    assert not torch.equal(params["fused"], start)
+    torch.testing.assert_close(params["fused"], params["loop"], rtol=1e-5, atol=1e-6)
+    complex_param = torch.nn.Parameter(torch.randn(4, 2, dtype=torch.cfloat))
+    assert not adam([complex_param], lr=0.01).defaults["fused"]
 
 
 def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcards):

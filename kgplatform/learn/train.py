@@ -44,6 +44,15 @@ class TypedNegativeSampler:
         return self.entities[idx]
 
 
+def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam, fused into one kernel where every parameter allows it (real floating point on CPU): the same update
+    (tested), a CoDEx-S step 1.11x faster, a WN18RR step no faster (bench/results/train_step.md). Complex
+    parameters (PyKEEN's ComplEx and RotatE) fall back to the per-parameter loop."""
+    params = list(params)
+    fusable = all(p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True if fusable else None)
+
+
 def smoothed_softmax_loss(logits: Tensor, target: Tensor, cand: Tensor | None, smoothing: float) -> Tensor:
     """Cross-entropy of the target column against the candidate columns, with label smoothing over candidates.
 
@@ -162,7 +171,7 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     if unseen_nodes is not None:
         model.has_embedding[unseen_nodes] = False
     drop_nodes = cfg.unseen_node_ratio > 0 and model.node_emb is not None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ranges = relation_ranges(snapshot)
     sampler = TypedNegativeSampler(ranges if cfg.type_constrained else torch.ones_like(ranges))
     known = KnownTails(snapshot.triples(), snapshot.num_nodes, R) if has_valid else None
