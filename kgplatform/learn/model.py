@@ -10,6 +10,7 @@ from torch_geometric.nn import RGCNConv
 from torch_geometric.utils import scatter
 
 from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.mentions import mention_matrix, reversed_pairs
 
 
 def rows(x: Tensor, index: Tensor) -> Tensor:
@@ -60,7 +61,10 @@ class LinkPredictor(nn.Module):
     none, always with a residual so nodes without edges keep their input features.
     """
 
-    def __init__(self, num_nodes: int, num_relations: int, cfg: TrainConfig, text_x: Tensor | None = None):
+    def __init__(self, num_nodes: int, num_relations: int, cfg: TrainConfig, text_x: Tensor | None = None,
+                 mentions: Tensor | None = None):
+        """mentions: learn.mentions.mention_pairs of the nodes' texts, read when cfg.use_mentions (None: none yet;
+        a saved state brings its own)."""
         super().__init__()
         self.num_nodes, self.num_relations, self.cfg = num_nodes, num_relations, cfg
         d = cfg.dim
@@ -74,6 +78,12 @@ class LinkPredictor(nn.Module):
         # should score that brand high even before the projection has learned it (measured: text cosine alone
         # ranks the demo's held-out HAS_BRAND tails at MRR 0.72, the model without this term at 0.41).
         self.text_match = nn.Parameter(torch.ones(2 * num_relations)) if use_text else None
+        # "The head's text names the tail" and "the tail's text names the head", weighted per relation (mentions.py).
+        self.mention_weight = nn.Parameter(torch.zeros(2 * num_relations, 2)) if cfg.use_mentions else None
+        if cfg.use_mentions:
+            pairs = mentions if mentions is not None else torch.zeros(2, 0, dtype=torch.long)
+            self.register_buffer("mentions", pairs)
+            self.register_buffer("mentioned_by", reversed_pairs(pairs))
         self.node_emb = nn.Embedding(num_nodes, d) if cfg.learned_embeddings else None
         if self.node_emb is not None:
             nn.init.normal_(self.node_emb.weight, std=1.0 / math.sqrt(d))
@@ -109,6 +119,9 @@ class LinkPredictor(nn.Module):
         key = prefix + "has_embedding"
         if key not in state_dict:  # saved before the buffer existed: every node had its learned embedding
             state_dict[key] = torch.ones_like(self.has_embedding)
+        for name in ("mentions", "mentioned_by"):  # as many pairs as the saved texts had, not as constructed
+            if self.mention_weight is not None and prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
@@ -193,6 +206,17 @@ class LinkPredictor(nn.Module):
         cosine = (th.unsqueeze(1) * rows(self.text_x, tails)).sum(-1) * (tails != heads.unsqueeze(1))
         return weight.unsqueeze(1) * cosine
 
+    MENTION_SCALE = 10.0  # lets Adam move a weight by ~0.1 per step, on the scale of KGE scores
+
+    def _mention_term(self, heads: Tensor, rels: Tensor, tails: Tensor | None, pairwise: bool = False) -> Tensor:
+        """Per-relation weights on 'the head's text names the tail' and 'the tail's text names the head'."""
+        weight = self.MENTION_SCALE * rows(self.mention_weight, rels)  # [B, 2]
+        names = mention_matrix(self.mentions, heads, tails, self.num_nodes, pairwise)
+        named_by = mention_matrix(self.mentioned_by, heads, tails, self.num_nodes, pairwise)
+        if not pairwise:
+            weight = weight.unsqueeze(1)
+        return weight[..., 0] * names + weight[..., 1] * named_by
+
     def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
         """Scores [B, N] of every entity as tail of (heads[b], rels[b]); [B, K] for candidate tails [B, K] per
         query; or [B, C] for one candidate set [C] shared by every query."""
@@ -205,6 +229,8 @@ class LinkPredictor(nn.Module):
             out = self._compare(q.unsqueeze(1), rows(z, tails), pairwise=True)
         if self.text_match is not None:
             out = out + self._text_match(heads, rels, tails)
+        if self.mention_weight is not None:
+            out = out + self._mention_term(heads, rels, tails)
         return out
 
     def n3_penalty(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -227,6 +253,8 @@ class LinkPredictor(nn.Module):
         out = self._compare(self._query(rows(z, h), r), rows(z, t), pairwise=True)
         if self.text_match is not None:
             out = out + self._text_match(h, r, t, pairwise=True)
+        if self.mention_weight is not None:
+            out = out + self._mention_term(h, r, t, pairwise=True)
         return out
 
 

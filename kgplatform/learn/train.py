@@ -12,6 +12,7 @@ from torch import Tensor
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
+from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
@@ -167,7 +168,8 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
         raise ValueError("train_link_predictor: the snapshot has no train edges (edge_split == 0); "
                          "call kgplatform.learn.splits.assign_splits first")
     has_valid = bool((snapshot.edge_split == SPLIT_VALID).any())
-    model = LinkPredictor(snapshot.num_nodes, R, cfg, text_x if cfg.use_text else None)
+    mentions = mention_pairs(snapshot.node_text) if cfg.use_mentions else None
+    model = LinkPredictor(snapshot.num_nodes, R, cfg, text_x if cfg.use_text else None, mentions)
     if unseen_nodes is not None:
         model.has_embedding[unseen_nodes] = False
     drop_nodes = cfg.unseen_node_ratio > 0 and model.node_emb is not None
