@@ -83,7 +83,7 @@ class LinkPredictor(nn.Module):
         if cfg.use_mentions:
             pairs = mentions if mentions is not None else torch.zeros(2, 0, dtype=torch.long)
             self.register_buffer("mentions", pairs)
-            self.register_buffer("mentioned_by", reversed_pairs(pairs))
+            self.register_buffer("mentioned_by", reversed_pairs(pairs), persistent=False)  # derived, not saved
         self.node_emb = nn.Embedding(num_nodes, d) if cfg.learned_embeddings else None
         if self.node_emb is not None:
             nn.init.normal_(self.node_emb.weight, std=1.0 / math.sqrt(d))
@@ -119,9 +119,10 @@ class LinkPredictor(nn.Module):
         key = prefix + "has_embedding"
         if key not in state_dict:  # saved before the buffer existed: every node had its learned embedding
             state_dict[key] = torch.ones_like(self.has_embedding)
-        for name in ("mentions", "mentioned_by"):  # as many pairs as the saved texts had, not as constructed
-            if self.mention_weight is not None and prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        saved_mentions = state_dict.get(prefix + "mentions")
+        if self.mention_weight is not None and saved_mentions is not None:  # as many pairs as the saved texts had
+            self.mentions = torch.empty_like(saved_mentions)
+            self.mentioned_by = reversed_pairs(saved_mentions)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
