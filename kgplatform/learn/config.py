@@ -52,6 +52,10 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     n3_weight: float = Field(0.0, ge=0.0, description="weight of the N3 regulariser on the batch's head/tail "
                              "states and relations (LinkPredictor.n3_penalty); 0 = off")
+    relation_prediction_weight: float = Field(
+        0.0, ge=0.0, description="weight of an auxiliary softmax over relations, -log p(r | h, t), on each step's "
+        "triples (Chen et al. 2021, 'relation prediction as an auxiliary training objective'); decoders 'complex' "
+        "and 'distmult'; 0 = off")
     rejected_weight: float = Field(
         1.0, ge=0.0,
         description="weight of the loss -log(1 - p(tail | head, rel)) on predictions a reviewer rejected "
@@ -87,6 +91,8 @@ class TrainConfig(BaseModel):
     def _check(self) -> "TrainConfig":
         if not (self.use_text or self.learned_embeddings):
             raise ValueError("TrainConfig: set use_text or learned_embeddings (a node needs some input features)")
+        if self.relation_prediction_weight and self.decoder == "rotate":
+            raise ValueError("TrainConfig: relation_prediction_weight needs decoder 'complex' or 'distmult'")
         if self.decoder in ("complex", "rotate") and self.dim % 2:
             raise ValueError(f"TrainConfig: decoder={self.decoder!r} needs an even dim, got {self.dim}")
         return self

@@ -234,6 +234,30 @@ class LinkPredictor(nn.Module):
             out = out + self._mention_term(heads, rels, tails)
         return out
 
+    def score_relations(self, z: Tensor, heads: Tensor, tails: Tensor) -> Tensor:
+        """Scores [B, 2R] of every relation (reciprocals included) between heads[b] and tails[b]: the same score
+        as score_triples, read along the relation axis, for the relation-prediction loss (Chen et al. 2021)."""
+        if self.cfg.decoder == "rotate":
+            raise ValueError("score_relations: decoder='rotate' is a distance, not a product over relations; "
+                             "relation prediction supports 'complex' and 'distmult'")
+        zh, zt = rows(z, heads), rows(z, tails)
+        if self.cfg.decoder == "distmult":
+            pair = zh * zt
+        else:  # Re<h * r, conj(t)> = rr . (hr tr + hi ti) + ri . (hr ti - hi tr)
+            hr, hi = zh.chunk(2, dim=-1)
+            tr, ti = zt.chunk(2, dim=-1)
+            pair = torch.cat([hr * tr + hi * ti, hr * ti - hi * tr], dim=-1)
+        out = pair @ self.rel_emb.t()
+        if self.text_match is not None:
+            cosine = (rows(self.text_x, heads) * rows(self.text_x, tails)).sum(-1) * (tails != heads)
+            out = out + self.TEXT_MATCH_SCALE * cosine.unsqueeze(1) * self.text_match.unsqueeze(0)
+        if self.mention_weight is not None:
+            names = mention_matrix(self.mentions, heads, tails, self.num_nodes, pairwise=True)
+            named_by = mention_matrix(self.mentioned_by, heads, tails, self.num_nodes, pairwise=True)
+            weight = self.MENTION_SCALE * self.mention_weight
+            out = out + names.unsqueeze(1) * weight[:, 0] + named_by.unsqueeze(1) * weight[:, 1]
+        return out
+
     def n3_penalty(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         """N3 regulariser (Lacroix et al. 2018): mean over the batch of the summed cubed moduli of the head state,
         relation embedding and tail state; moduli of complex coordinates for ComplEx/RotatE, absolute values for

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from kgplatform.learn.config import TrainConfig
@@ -113,6 +114,8 @@ def batch_loss(model: LinkPredictor, z: Tensor, queries: Tensor, cfg: TrainConfi
     h, r, t = queries.unbind(1)
     loss = smoothed_softmax_loss(model.score_tails(z, h, r, drawn.tails), drawn.target, drawn.mask,
                                  cfg.label_smoothing)
+    if cfg.relation_prediction_weight:
+        loss = loss + cfg.relation_prediction_weight * F.cross_entropy(model.score_relations(z, h, t), r)
     return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
 
 
