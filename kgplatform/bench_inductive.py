@@ -322,7 +322,7 @@ def run_inductive(settings, data: Path, *, time_budget: float = 120.0, held_out_
         result = train_link_predictor(first_nodes(split.reduced, kept), text_x[:kept] if text_x is not None else None,
                                       cfg, progress=progress)
         model = extend_with_nodes(result.model, text_x[kept:] if text_x is not None else None,
-                                  num_new=len(split.held_out))
+                                  num_new=len(split.held_out), node_text=split.reduced.node_text)
     else:
         result = train_link_predictor(split.reduced, text_x, cfg, progress=progress, unseen_nodes=split.held_out)
         model = result.model

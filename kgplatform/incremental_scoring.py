@@ -142,7 +142,7 @@ def extend(base: BaseRun, hood: Neighbourhood, new_ids: list[str], new_texts: li
 
     if new_x is None and base.model.text_x is not None:  # nothing new to encode (e.g. only new edges)
         new_x = base.model.text_x.new_zeros((0, base.model.text_x.size(1)))
-    model = extend_with_nodes(base.model, new_x, None if new_x is not None else len(new_ids))
+    model = extend_with_nodes(base.model, new_x, None if new_x is not None else len(new_ids), node_text=texts)
     if changed and model.text_x is not None:
         for i, vector in changed.items():
             model.text_x[i] = vector.to(model.text_x.dtype)

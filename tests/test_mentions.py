@@ -75,3 +75,21 @@ def test_mention_term_scores_consistently_and_survives_save_and_load():
     loaded.eval()
     assert torch.equal(loaded.mentions, model.mentions) and "mentioned_by" not in model.state_dict()
     assert torch.allclose(loaded.score_tails(z, h, r), scores)
+
+
+def test_nodes_added_after_training_get_their_mentions():
+    from kgplatform.learn.inductive import extend_with_nodes
+
+    n, cfg = len(TEXTS), TrainConfig(dim=8, encoder="none", use_text=False, use_mentions=True)
+    model = LinkPredictor(n, 2, cfg, mentions=mention_pairs(TEXTS))
+    with torch.no_grad():
+        model.mention_weight.fill_(1.0)
+    with pytest.raises(ValueError, match=f"node_text for all {n + 1} nodes"):
+        extend_with_nodes(model, None, num_new=1)
+    texts = TEXTS + ["terrier. a small lively dog"]  # names both dogs; nobody names it yet
+    extended = extend_with_nodes(model, None, num_new=1, node_text=texts)
+    term = extended._mention_term(torch.tensor([n, 1]), torch.tensor([0, 2]), None)
+    assert term.shape == (2, n + 1)
+    assert term[0].nonzero().flatten().tolist() == [1, 2]  # the new head names the two dogs
+    assert term[1].nonzero().flatten().tolist() == [0, 4, n]  # dog: named by poodle and the new node, names canis
+    assert torch.equal(model.mentions, mention_pairs(TEXTS))  # the trained model is left as it was
