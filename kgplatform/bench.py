@@ -47,6 +47,15 @@ def ablation_report(settings: dict, result, test: dict, unconstrained: dict) -> 
             "stopped_reason": result.stopped_reason}
 
 
+def validation_text(valid: dict) -> str:
+    members = valid.get("members")
+    if not members:
+        return f"best valid MRR {valid['best_mrr']:.3f} at epoch {valid['best_epoch']}"
+    each = ", ".join(f"{m['best_valid_mrr']:.3f} at epoch {m['best_epoch']} (seed {m['seed']}, {m['seconds']:.0f} s)"
+                     for m in members)
+    return f"valid MRR {valid['best_mrr']:.3f} of the merged ensemble of {len(members)} models; each alone: {each}"
+
+
 def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig) -> tuple[dict | None, dict]:
     """(triple classification on the dataset's verified negatives, or None without negatives files;
     the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See bench_classify."""
@@ -133,7 +142,8 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
                    "edges": int(snapshot.edge_index.shape[1]), "ingested_new": ingest["relationships_created"]},
         "test": test,
         "test_unconstrained": strip_per_relation(unconstrained) | {"per_relation": unconstrained["per_relation"]},
-        "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch},
+        "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
+                  **({"members": result.members} if result.members else {})},
         "baselines": baseline_reports,
         "ablations": ablation_reports,
         **({"classification": classification} if classification is not None else {}),
@@ -243,7 +253,6 @@ def render_markdown(reports: list[dict]) -> str:
         stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
         load = rep.get("machine", {}).get("load_avg_5min")
         load_text = f" Load average (5 min) {load['start']:.1f} at start, {load['end']:.1f} at end." if load else ""
-        out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; best valid MRR "
-                f"{rep['valid']['best_mrr']:.3f} at epoch {rep['valid']['best_epoch']}.{load_text} "
+        out += ["", f"Stages: {stages}. Stopped: {rep['stopped_reason']}; {validation_text(rep['valid'])}.{load_text} "
                 f"Our model's settings, where not TrainConfig's defaults: {settings_text(rep.get('config', {}))}.", ""]
     return "\n".join(out)

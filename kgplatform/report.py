@@ -84,7 +84,8 @@ def render_report(data: dict) -> str:
                                   precision_threshold, reliability)
 
     cfg, train = data.get("config") or {}, (data.get("steps") or {}).get("train") or {}
-    bodies = {"learning-curves": learning_curves(data.get("history") or [], train.get("best_epoch")),
+    bodies = {"learning-curves": learning_curves(data.get("history") or [], train.get("best_epoch"),
+                                                 train.get("members")),
               "per-relation": per_relation(data.get("test") or {}),
               "reliability": reliability(data.get("points")),
               "precision-threshold": precision_threshold(data.get("points"), data.get("calibration") or {}),

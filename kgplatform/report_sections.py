@@ -46,23 +46,34 @@ def missing(what: str) -> str:
 
 # ---- sections ---------------------------------------------------------------------------------------------------
 
-def learning_curves(history: list[dict], best_epoch) -> str:
+def learning_curves(history: list[dict], best_epoch, members: list[dict] | None = None) -> str:
+    """Loss and validation MRR per epoch; an ensemble (entries with 'member') gets one line per member, each
+    member's best epoch marked."""
     if not history:
         return missing("no training history (the train step did not run)")
     fig = Figure(figsize=(10, 3.4))
     loss_ax, mrr_ax = fig.subplots(1, 2, sharex=True)  # validation runs every few epochs: same epoch axis
-    loss_ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], marker=".")
+    groups = sorted({h.get("member", 0) for h in history})
+    for k in groups:
+        rows = [h for h in history if h.get("member", 0) == k]
+        label = f"member {k}" if len(groups) > 1 else None
+        loss_ax.plot([h["epoch"] for h in rows], [h["loss"] for h in rows], marker=".", label=label)
+        evals = [h for h in rows if h.get("valid_mrr") is not None]
+        mrr_ax.plot([h["epoch"] for h in evals], [h["valid_mrr"] for h in evals], marker="o", label=label)
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss per epoch")
-    evals = [h for h in history if h.get("valid_mrr") is not None]
-    mrr_ax.plot([h["epoch"] for h in evals], [h["valid_mrr"] for h in evals], marker="o", color="tab:green")
-    if best_epoch is not None:
-        mrr_ax.axvline(best_epoch, color="grey", ls=":", label=f"best epoch {best_epoch}")
+    bests = [m["best_epoch"] for m in members] if members else [best_epoch] if best_epoch is not None else []
+    for i, epoch in enumerate(bests):
+        mrr_ax.axvline(epoch, color="grey", ls=":", label=f"best epoch {epoch}" if len(bests) == 1 else None)
+    if bests or len(groups) > 1:
         mrr_ax.legend()
     mrr_ax.set(xlabel="epoch", ylabel="filtered MRR", title="validation filtered MRR")
     rates = [h["lr"] for h in history if "lr" in h]
-    decay = f" Learning rate {rates[0]:.3g} to {rates[-1]:.3g} (lowered on plateaus)." if rates and \
-        rates[-1] != rates[0] else ""
-    return image(fig, "learning curves") + f"<p>{len(history)} epochs in {history[-1]['seconds']:.1f} s.{decay}</p>"
+    decay = f" Learning rate {rates[0]:.3g} to {min(rates):.3g} (lowered on plateaus)." if rates and \
+        min(rates) != rates[0] else ""
+    ensemble = f" An ensemble of {len(groups)} models, merged into one that scores their mean." \
+        if len(groups) > 1 else ""
+    return image(fig, "learning curves") + (f"<p>{len(history)} epochs in {history[-1]['seconds']:.1f} s."
+                                            f"{decay}{ensemble}</p>")
 
 
 def per_relation(test: dict) -> str:

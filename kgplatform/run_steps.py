@@ -141,7 +141,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     save_tensor(node_states(result.model, snapshot), out / "node_states.pt")
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,
-               "text_links": text_report}
+               "text_links": text_report, "members": result.members or None}
     return record_step(out, "train", summary, started)
 
 

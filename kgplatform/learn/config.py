@@ -75,6 +75,9 @@ class TrainConfig(BaseModel):
         description="share of nodes whose learned embedding is zeroed each epoch (text + message passing only), "
         "so the model learns to score nodes added after training (kgplatform.learn.inductive)",
     )
+    ensemble_members: int = Field(
+        1, ge=1, description="train this many models (seeds seed, seed+1, ...; the time budget split evenly) and "
+        "merge them into one that scores their mean (learn/ensemble.py); needs encoder='none' and a product decoder")
     eval_every: int = Field(5, ge=1)
     valid_max_triples: int | None = Field(
         None, ge=1, description="early stopping ranks a fixed seeded sample of at most this many validation "
@@ -91,6 +94,9 @@ class TrainConfig(BaseModel):
     def _check(self) -> "TrainConfig":
         if not (self.use_text or self.learned_embeddings):
             raise ValueError("TrainConfig: set use_text or learned_embeddings (a node needs some input features)")
+        if self.ensemble_members > 1 and (self.decoder == "rotate" or (self.encoder != "none" and self.num_layers)):
+            raise ValueError("TrainConfig: ensemble_members > 1 needs encoder='none' (or num_layers=0) and decoder "
+                             "'complex' or 'distmult' (learn/ensemble.py)")
         if self.relation_prediction_weight and self.decoder == "rotate":
             raise ValueError("TrainConfig: relation_prediction_weight needs decoder 'complex' or 'distmult'")
         if self.decoder in ("complex", "rotate") and self.dim % 2:

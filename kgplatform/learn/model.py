@@ -67,7 +67,7 @@ class LinkPredictor(nn.Module):
         a saved state brings its own)."""
         super().__init__()
         self.num_nodes, self.num_relations, self.cfg = num_nodes, num_relations, cfg
-        d = cfg.dim
+        d = cfg.dim * cfg.ensemble_members  # a merged ensemble lays its members side by side (ensemble.py)
         use_text = cfg.use_text and text_x is not None
         if not (use_text or cfg.learned_embeddings):
             raise ValueError("LinkPredictor: no input features (use_text is on but text_x is None)")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.ensemble import merge_members
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
 from kgplatform.learn.mentions import mention_pairs
@@ -29,6 +30,7 @@ class TrainResult:
     stopped_reason: str = "epochs"  # 'epochs' | 'patience' | 'time_budget'
     train_seconds: float = 0.0
     best_valid_metrics: dict | None = None
+    members: list[dict] = field(default_factory=list)  # an ensemble's: {seed, best_epoch, best_valid_mrr, ...} each
 
 
 class TypedNegativeSampler:
@@ -158,7 +160,47 @@ def train_link_predictor(
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
+        if cfg.ensemble_members > 1:
+            return _train_ensemble(snapshot, text_x, cfg, progress, unseen_nodes)
         return _train(snapshot, text_x, cfg, progress, unseen_nodes)
+
+
+def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
+                    unseen_nodes: Tensor | None) -> TrainResult:
+    """cfg.ensemble_members models, seeds cfg.seed + k, each given an even share of the time left, each early-stopped
+    on its own validation MRR; merged into one model that scores their mean (learn/ensemble.py), which is then
+    ranked on validation itself. History entries carry their member k and seconds since the first member began."""
+    start = time.perf_counter()
+    k_total = cfg.ensemble_members
+    result = TrainResult(model=None)  # type: ignore[arg-type]  # set below, after the members
+    members = []
+    for k in range(k_total):
+        left = cfg.time_budget_s - (time.perf_counter() - start)
+        member_cfg = cfg.model_copy(update={"ensemble_members": 1, "seed": cfg.seed + k,
+                                            "time_budget_s": max(left / (k_total - k), 1e-3)})
+        offset = time.perf_counter() - start
+
+        def report(stage: str, cur: int, tot: int, info: dict, k: int = k, offset: float = offset) -> None:
+            if progress is not None:
+                progress(stage, cur, tot, {**info, "member": k, "members": k_total, "seconds": info["seconds"] + offset})
+
+        torch.manual_seed(member_cfg.seed)
+        member = _train(snapshot, text_x, member_cfg, report, unseen_nodes)
+        members.append(member.model)
+        result.history += [{**e, "member": k, "seconds": e["seconds"] + offset} for e in member.history]
+        result.stopped_reason = member.stopped_reason
+        result.members.append({"seed": member_cfg.seed, "best_epoch": member.best_epoch,
+                               "best_valid_mrr": member.best_valid_mrr, "stopped_reason": member.stopped_reason,
+                               "seconds": round(member.train_seconds, 1)})
+    result.model = merge_members(members)
+    result.model.cfg = cfg
+    if bool((snapshot.edge_split == SPLIT_VALID).any()):
+        m = rank_metrics(result.model, snapshot, SPLIT_VALID, train_edges(snapshot), cfg.type_constrained,
+                         cfg.eval_batch_size, allowed=relation_ranges(snapshot), max_triples=cfg.valid_max_triples)
+        result.best_valid_mrr, result.best_valid_metrics = m["mrr"], m
+    result.best_epoch = member.best_epoch  # the last member's; each member's is in result.members
+    result.train_seconds = time.perf_counter() - start
+    return result
 
 
 def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
