@@ -55,7 +55,7 @@ class TrainConfig(BaseModel):
     relation_prediction_weight: float = Field(
         0.0, ge=0.0, description="weight of an auxiliary softmax over relations, -log p(r | h, t), on each step's "
         "triples (Chen et al. 2021, 'relation prediction as an auxiliary training objective'); decoders 'complex' "
-        "and 'distmult'; 0 = off")
+        "and 'distmult'; 0 = off (CoDEx-S: faster early, level at the end)")
     rejected_weight: float = Field(
         1.0, ge=0.0,
         description="weight of the loss -log(1 - p(tail | head, rel)) on predictions a reviewer rejected "
@@ -77,7 +77,8 @@ class TrainConfig(BaseModel):
     )
     ensemble_members: int = Field(
         1, ge=1, description="train this many models (seeds seed, seed+1, ...; the time budget split evenly) and "
-        "merge them into one that scores their mean (learn/ensemble.py); needs encoder='none' and a product decoder")
+        "merge them into one that scores their mean (learn/ensemble.py); needs encoder='none' and a product decoder. "
+        "CoDEx-S: two 600 s members 0.471 test MRR against 0.461-0.463 for either alone")
     eval_every: int = Field(5, ge=1)
     valid_max_triples: int | None = Field(
         None, ge=1, description="early stopping ranks a fixed seeded sample of at most this many validation "

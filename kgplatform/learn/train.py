@@ -172,8 +172,8 @@ def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig,
     ranked on validation itself. History entries carry their member k and seconds since the first member began."""
     start = time.perf_counter()
     k_total = cfg.ensemble_members
-    result = TrainResult(model=None)  # type: ignore[arg-type]  # set below, after the members
-    members = []
+    members: list[TrainResult] = []
+    history: list[dict] = []
     for k in range(k_total):
         left = cfg.time_budget_s - (time.perf_counter() - start)
         member_cfg = cfg.model_copy(update={"ensemble_members": 1, "seed": cfg.seed + k,
@@ -182,23 +182,25 @@ def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig,
 
         def report(stage: str, cur: int, tot: int, info: dict, k: int = k, offset: float = offset) -> None:
             if progress is not None:
-                progress(stage, cur, tot, {**info, "member": k, "members": k_total, "seconds": info["seconds"] + offset})
+                progress(stage, cur, tot, {**info, "member": k, "members": k_total,
+                                           "seconds": info["seconds"] + offset})
 
         torch.manual_seed(member_cfg.seed)
-        member = _train(snapshot, text_x, member_cfg, report, unseen_nodes)
-        members.append(member.model)
-        result.history += [{**e, "member": k, "seconds": e["seconds"] + offset} for e in member.history]
-        result.stopped_reason = member.stopped_reason
-        result.members.append({"seed": member_cfg.seed, "best_epoch": member.best_epoch,
-                               "best_valid_mrr": member.best_valid_mrr, "stopped_reason": member.stopped_reason,
-                               "seconds": round(member.train_seconds, 1)})
-    result.model = merge_members(members)
-    result.model.cfg = cfg
+        members.append(_train(snapshot, text_x, member_cfg, report, unseen_nodes))
+        history += [{**e, "member": k, "seconds": e["seconds"] + offset} for e in members[-1].history]
+    model = merge_members([m.model for m in members])
+    model.cfg = cfg
+    result = TrainResult(
+        model=model, history=history, stopped_reason=members[-1].stopped_reason,
+        best_epoch=members[-1].best_epoch,  # the last member's; each member's is in result.members
+        members=[{"seed": cfg.seed + k, "best_epoch": m.best_epoch, "best_valid_mrr": m.best_valid_mrr,
+                  "stopped_reason": m.stopped_reason, "seconds": round(m.train_seconds, 1)}
+                 for k, m in enumerate(members)])
     if bool((snapshot.edge_split == SPLIT_VALID).any()):
-        m = rank_metrics(result.model, snapshot, SPLIT_VALID, train_edges(snapshot), cfg.type_constrained,
-                         cfg.eval_batch_size, allowed=relation_ranges(snapshot), max_triples=cfg.valid_max_triples)
-        result.best_valid_mrr, result.best_valid_metrics = m["mrr"], m
-    result.best_epoch = member.best_epoch  # the last member's; each member's is in result.members
+        metrics = rank_metrics(model, snapshot, SPLIT_VALID, train_edges(snapshot), cfg.type_constrained,
+                               cfg.eval_batch_size, allowed=relation_ranges(snapshot),
+                               max_triples=cfg.valid_max_triples)
+        result.best_valid_mrr, result.best_valid_metrics = metrics["mrr"], metrics
     result.train_seconds = time.perf_counter() - start
     return result
 
