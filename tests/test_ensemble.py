@@ -15,6 +15,10 @@ from tests.test_learn import tiny_snapshot
 TEXTS = ["anna. lives in paris", "bob. knows anna", "carl", "dora", "paris. a city", "rome", "oslo"]
 
 
+def tiny_text_x(snap) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(1)))
+
+
 def random_member(snap, cfg, text_x, seed: int) -> LinkPredictor:
     torch.manual_seed(seed)
     model = LinkPredictor(snap.num_nodes, snap.num_relations, cfg, text_x, mention_pairs(TEXTS))
@@ -28,7 +32,7 @@ def random_member(snap, cfg, text_x, seed: int) -> LinkPredictor:
 @pytest.mark.parametrize("with_text", [False, True])
 def test_merged_model_scores_the_mean_of_its_members(decoder, with_text):
     snap = tiny_snapshot()
-    text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(1)))
+    text_x = tiny_text_x(snap)
     cfg = TrainConfig(dim=8, decoder=decoder, encoder="none", use_text=with_text, use_mentions=with_text)
     members = [random_member(snap, cfg, text_x, seed) for seed in range(3)]
     members[1].has_embedding[2] = False

@@ -7,27 +7,19 @@ import torch
 
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.index import both_directions, train_edges
-from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.train import train_link_predictor
 from kgplatform.snapshot import SPLIT_VALID
+from tests.test_ensemble import random_member, tiny_text_x
 from tests.test_learn import load_tsv_snapshot, tiny_snapshot
-
-TEXTS = ["anna. lives in paris", "bob. knows anna", "carl", "dora", "paris. a city", "rome", "oslo"]
 
 
 @pytest.mark.parametrize("decoder", ["distmult", "complex"])
 @pytest.mark.parametrize("with_text", [False, True])
 def test_score_relations_is_score_triples_along_the_relation_axis(decoder, with_text):
     snap = tiny_snapshot()
-    text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(1)))
     cfg = TrainConfig(dim=8, decoder=decoder, encoder="compgcn", use_text=with_text, use_mentions=with_text)
-    torch.manual_seed(0)
-    model = LinkPredictor(snap.num_nodes, snap.num_relations, cfg, text_x, mention_pairs(TEXTS)).eval()
-    if with_text:
-        with torch.no_grad():
-            model.mention_weight.copy_(torch.randn(2 * snap.num_relations, 2))
-            model.text_match.copy_(torch.randn(2 * snap.num_relations))
+    model = random_member(snap, cfg, tiny_text_x(snap), seed=0)  # text-match and mention weights moved too
     z = model.encode(*train_edges(snap))
     h, t = torch.tensor([0, 1, 4, 2]), torch.tensor([4, 0, 0, 2])  # (2, 2): a self pair gets no text bonus
     by_relation = model.score_relations(z, h, t)
