@@ -62,4 +62,3 @@ def merge_members(members: list[LinkPredictor]) -> LinkPredictor:
         merged.mention_weight.copy_(torch.stack([m.mention_weight for m in members]).mean(0))
     merged.has_embedding = torch.stack([m.has_embedding for m in members]).all(0)
     return merged.eval()
-
