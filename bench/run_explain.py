@@ -30,32 +30,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kgplatform.demo import run_demo  # noqa: E402
-from kgplatform.demo_catalog import generate_catalog, write_dataset  # noqa: E402
-from kgplatform.ingest import ingest_path  # noqa: E402
+from kgplatform.demo.catalog import generate_catalog, write_dataset  # noqa: E402
+from kgplatform.demo.run import run_demo  # noqa: E402
+from kgplatform.graph.store import embedded_server, open_store  # noqa: E402
+from kgplatform.ingest.load import ingest_path  # noqa: E402
 from kgplatform.learn.config import TrainConfig  # noqa: E402
-from kgplatform.pipeline import PipelineConfig  # noqa: E402
-from kgplatform.run_steps import run_pipeline  # noqa: E402
+from kgplatform.pipeline.config import PipelineConfig  # noqa: E402
+from kgplatform.pipeline.rundir import RunDir  # noqa: E402
+from kgplatform.pipeline.steps import run_pipeline  # noqa: E402
 from kgplatform.settings import Settings  # noqa: E402
-from kgplatform.store import embedded_server, open_store  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "amazon-giftcards-2018"
 RESULTS = REPO / "bench" / "results"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def breakdown(run_dir: Path, truth: set[tuple[str, str, str]]) -> dict:
+def breakdown(run_dir: RunDir, truth: set[tuple[str, str, str]]) -> dict:
     """The run's explanation figures, per relation and against the truth."""
-    predictions = read_jsonl(run_dir / "predictions.jsonl")
-    explanations = read_jsonl(run_dir / "explanations.jsonl")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    predictions = run_dir.load_predictions()
+    explanations = run_dir.read_jsonl(RunDir.EXPLANATIONS)
+    metrics = run_dir.read_json(RunDir.METRICS)
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     per_relation: dict[str, dict] = defaultdict(lambda: {"edges": 0, "with_path": 0, "top_path_has_relation": 0})
     for p, e in zip(predictions, explanations):
@@ -73,7 +70,7 @@ def breakdown(run_dir: Path, truth: set[tuple[str, str, str]]) -> dict:
         r["top_path_has_relation_share"] = share(r["top_path_has_relation"], r["with_path"])
     precision = {rel: {kind: {"edges": len(v), "correct": sum(v), "precision": share(sum(v), len(v))}
                        for kind, v in sorted(kinds.items())} for rel, kinds in sorted(groups.items())}
-    return {"run_id": run_dir.name, "explanations": metrics["explanations"], "per_relation": dict(per_relation),
+    return {"run_id": run_dir.run_id, "explanations": metrics["explanations"], "per_relation": dict(per_relation),
             "precision_by_evidence": precision, "test": {k: v for k, v in (metrics.get("test") or {}).items()
                                                          if k != "per_relation"}}
 
@@ -83,7 +80,7 @@ def bench_demo(settings: Settings, budget: float) -> dict:
     started = time.perf_counter()
     report = run_demo(settings, time_budget=budget, quiet=True)
     truth = set(generate_catalog(seed=7).held_back)  # run_demo's default seed
-    out = breakdown(settings.runs_dir / report["run_id"], truth)
+    out = breakdown(RunDir.of(settings.runs_dir, report["run_id"]), truth)
     return {"name": "demo", "target_precision": report["target_precision"], "truth": "the catalog's held-back links",
             "seconds": round(time.perf_counter() - started), **out}
 
@@ -100,7 +97,7 @@ def bench_demo_catalog(settings: Settings, budget: float, target: float) -> dict
     ingest_path(store, folder, batch_size=settings.write_batch_size)
     cfg = PipelineConfig(train=TrainConfig(time_budget_s=budget, seed=7), target_precision=target)
     result = run_pipeline(store, graph_settings, cfg)
-    out = breakdown(result.run_dir, set(catalog.held_back))
+    out = breakdown(RunDir(result.run_dir), set(catalog.held_back))
     store.delete_graph()
     return {"name": f"demo catalog, target {target}", "target_precision": target,
             "truth": "the catalog's held-back links", "seconds": round(time.perf_counter() - started), **out}
@@ -121,7 +118,7 @@ def bench_dataset(settings: Settings, budget: float, target: float) -> dict:
     ingest_path(store, folder, batch_size=settings.write_batch_size)
     cfg = PipelineConfig(train=TrainConfig(time_budget_s=budget), target_precision=target)
     result = run_pipeline(store, graph_settings, cfg)
-    out = breakdown(result.run_dir, truth)
+    out = breakdown(RunDir(result.run_dir), truth)
     store.delete_graph()
     return {"name": f"{DATASET.name}, target {target}", "target_precision": target,
             "truth": "its test split, held out of the graph (a lower bound: the lists are incomplete)",
@@ -134,11 +131,12 @@ def render(report: dict) -> str:
              "`with path`: edges with a path of length 2-3 between head and tail in the asserted graph. "
              "`top path has relation`: the best-ranked path (by rule confidence mined on train) ends with an "
              "asserted edge of the predicted type into the tail, as a share of the edges with a path.", "",
-             "| run | target precision | edges written | with path | top path has relation | mean rule confidence | similar nodes | "
-             "text mentions | explain seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| run | target precision | edges written | with path | top path has relation | mean rule confidence | "
+             "similar nodes | text mentions | explain seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["runs"]:
         x = r["explanations"]
-        lines.append(f"| {r['name']} | {r['target_precision']} | {x['edges']} | {x['with_path']} ({(x['with_path_share'] or 0):.0%}) | "
+        lines.append(f"| {r['name']} | {r['target_precision']} | {x['edges']} | "
+                     f"{x['with_path']} ({(x['with_path_share'] or 0):.0%}) | "
                      f"{x['top_path_has_relation']} ({(x['top_path_has_relation_share'] or 0):.0%}) | "
                      f"{x['mean_top_confidence'] or 0:.2f} | {x['with_neighbours']} | {x['with_mention']} | "
                      f"{x.get('seconds', 0):.1f} |")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate bench/results/realtime.{json,md}: new products inserted into a loaded amazon-magazine-2018 graph,
 # 1, 10 and 100 at a time; seconds until their predicted links are visible, direct and through a Celery worker.
-# Protocol: kgplatform/bench_realtime.py. Run it on a quiet machine: the figures are wall-clock latencies.
+# Protocol: kgplatform/bench/realtime.py. Run it on a quiet machine: the figures are wall-clock latencies.
 #
 # Usage: bash bench/run_realtime.sh [dataset]     (default amazon-magazine-2018 -> realtime.json; another
 #        dataset -> realtime-<dataset>.json)

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, alias="KGP_TORCH_THREADS")
     schedule_pipeline_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_PIPELINE_HOURS",
                                            description="beat submits a pipeline job for KGP_GRAPH this often; 0: off")
-    # Incremental scoring (kgplatform/incremental.py) and its drift guard (kgplatform/drift.py).
+    # Incremental scoring (kgplatform/incremental/steps.py) and its drift guard (incremental/drift.py).
     incremental_interval_s: float = Field(60.0, ge=0.0, alias="KGP_INCREMENTAL_INTERVAL_S",
                                           description="beat scores new and changed nodes this often; 0: off")
     drift_max_added_share: float = Field(0.2, gt=0.0, alias="KGP_DRIFT_MAX_ADDED_SHARE",

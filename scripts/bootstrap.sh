@@ -10,8 +10,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 if command -v npm >/dev/null 2>&1; then
   npm ci --silent --no-audit --no-fund --prefix tools/cypher-lint
-  npm ci --silent --no-audit --no-fund --prefix kgplatform/web   # esbuild + cytoscape: the review page's bundle check
-  npm ci --silent --no-audit --no-fund --prefix tests/browser    # playwright-core, driving Debian's chromium
+  npm ci --silent --no-audit --no-fund --prefix kgplatform/review/web   # esbuild + cytoscape: the review page's bundle check
+  npm ci --silent --no-audit --no-fund --prefix tests/review/browser    # playwright-core, driving Debian's chromium
 else
   echo "bootstrap: npm not found; the Cypher lint (Neo4j's parser) and the review page's browser test will not run" >&2
 fi

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.env import REPO
+
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -66,7 +67,8 @@ def test_compose_file_matches_the_compose_spec() -> None:
 def test_invalid_key_fails_validation(tmp_path: Path) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(text.replace("    image: neo4j:5-community\n", "    image: neo4j:5-community\n    helthcheck: {}\n"))
+    broken.write_text(text.replace("    image: neo4j:5-community\n",
+                                   "    image: neo4j:5-community\n    helthcheck: {}\n"))
     assert "helthcheck" in broken.read_text()
     result = validate(broken)
     assert result.returncode != 0, result.stdout

@@ -1,5 +1,5 @@
-"""Celery workers of kgplatform (`celery -A workers worker`). The task set is filled by the worker-jobs issue."""
+"""The Celery app of kgplatform and its thin tasks: run them with `celery -A workers worker` or `kgp worker`."""
 
-from .app import app
+from workers.app import app
 
 __all__ = ["app"]

@@ -47,7 +47,7 @@ def beat_schedule(settings: Settings) -> dict:
         "reconcile-jobs": {"task": "workers.tasks.reconcile_jobs", "schedule": 600.0},
     }
     if settings.incremental_interval_s > 0:
-        # New and changed nodes get their predicted links from the newest model (kgplatform/incremental.py).
+        # New and changed nodes get their predicted links from the newest model (kgplatform/incremental/steps.py).
         schedule["score-new"] = {"task": "workers.tasks.score_new", "schedule": settings.incremental_interval_s}
     if settings.schedule_pipeline_hours > 0:
         schedule["complete-graph"] = {"task": "workers.tasks.scheduled_pipeline",
@@ -63,7 +63,7 @@ def start_embedded_broker(**_) -> None:
     """`celery -A workers worker` on the default broker: the embedded server must be up before connecting."""
     settings = Settings()
     if settings.broker_is_embedded:
-        from kgplatform.store import embedded_server
+        from kgplatform.graph.store import embedded_server
 
         embedded_server(settings).start()
 

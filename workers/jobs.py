@@ -16,8 +16,8 @@ import redis
 from celery import Celery, chain, chord, group
 
 from kgplatform.errors import JobError
-from kgplatform.pipeline import PipelineConfig
-from kgplatform.runs import new_run_id
+from kgplatform.graph.runs import new_run_id
+from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.settings import Settings
 from workers.app import app as default_app
 from workers.app import make_app

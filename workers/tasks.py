@@ -1,4 +1,5 @@
-"""Thin Celery tasks: each opens the store if it needs it, runs one step of kgplatform.run_steps, reports progress.
+"""Thin Celery tasks: each opens the store if it needs it, runs one step of kgplatform.pipeline.steps, reports
+progress.
 
 Tasks take ids (job/run id, graph, shard) and return small summaries; artefacts stay in the run directory, which
 all workers share (KGP_HOME). Transient store errors are retried with exponential backoff; anything else fails
@@ -14,12 +15,14 @@ from contextlib import contextmanager
 from celery import Task
 from celery.signals import task_revoked
 
-from kgplatform import run_steps
 from kgplatform.errors import KgpError, TransientStoreError
-from kgplatform.pipeline import PipelineConfig
+from kgplatform.graph.store import open_store
+from kgplatform.incremental.steps import BaseCache
+from kgplatform.incremental.steps import score_new as tick
+from kgplatform.pipeline import steps
+from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.settings import Settings
-from kgplatform.store import open_store
-from workers import jobs
+from workers import jobs, ticks
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ def end_job(job_id: str, graph: str, run_status: str | None) -> None:
     if run_status:
         try:
             with store_for(graph) as store:
-                run_steps.mark_run(store, job_id, run_status)
+                steps.mark_run(store, job_id, run_status)
         except Exception as exc:  # the store may be the thing that failed
             log.warning("job %s: could not mark run %s: %s", job_id, run_status, exc)
     jobs.release_lock(SETTINGS, graph, job_id)
@@ -99,34 +102,34 @@ def on_revoked(request=None, **_) -> None:
 @app.task(base=StepTask, bind=True, name="workers.tasks.export")
 def export(self, *, job_id: str, graph: str, config: dict) -> dict:
     with store_for(graph) as store:
-        summary = run_steps.export_step(store, SETTINGS, job_id, PipelineConfig(**config),
+        summary = steps.export_step(store, SETTINGS, job_id, PipelineConfig(**config),
                                         self.progress(job_id, "export"))
     return {"job_id": job_id, "step": "export", **summary}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.featurize")
 def featurize(self, *, job_id: str, graph: str) -> dict:
-    summary = run_steps.featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
+    summary = steps.featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
     return {"job_id": job_id, "step": "featurize", "seconds": summary["seconds"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.train")
 def train(self, *, job_id: str, graph: str) -> dict:
-    summary = run_steps.train_step(SETTINGS, job_id, self.progress(job_id, "train"))
+    summary = steps.train_step(SETTINGS, job_id, self.progress(job_id, "train"))
     return {"job_id": job_id, "step": "train", "seconds": summary["seconds"], "test": summary["test"],
             "best_valid_mrr": summary["best_valid_mrr"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.score")
 def score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict:
-    summary = run_steps.score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
+    summary = steps.score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
     return {"job_id": job_id, "step": "score", **summary}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.writeback")
 def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
     with store_for(graph) as store:
-        summary = run_steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
+        summary = steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
     jobs.release_lock(SETTINGS, graph, job_id)
     return {"job_id": job_id, "step": "writeback", **summary}
 
@@ -143,18 +146,14 @@ def reconcile_jobs() -> dict:
     return {"released": released}
 
 
-INCREMENTAL_CACHE = None  # this worker process's warm base run (kgplatform.incremental.BaseCache)
+INCREMENTAL_CACHE = None  # this worker process's warm base run (kgplatform.incremental.steps.BaseCache)
 
 
 @app.task(name="workers.tasks.score_new")
 def score_new(graph: str | None = None) -> dict:
-    """Beat (KGP_INCREMENTAL_INTERVAL_S) or sent after a write: one incremental tick (kgplatform/incremental.py);
+    """Beat (KGP_INCREMENTAL_INTERVAL_S) or sent after a write: one incremental tick (kgplatform/incremental/steps.py);
     skipped while another tick runs on the graph; schedules retraining when the drift guard says so."""
     global INCREMENTAL_CACHE
-    from kgplatform.incremental import BaseCache
-    from kgplatform.incremental import score_new as tick
-    from workers import ticks
-
     graph = graph or SETTINGS.graph_name
     token = ticks.acquire_tick(SETTINGS, graph)
     if token is None:

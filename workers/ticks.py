@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 
 from kgplatform.errors import KgpError
-from kgplatform.pipeline import PipelineConfig
-from kgplatform.run_steps import load_config
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.rundir import RunDir
 from kgplatform.settings import Settings
 from workers import jobs
 
@@ -41,7 +41,7 @@ def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: 
         return {"submitted": None, "note": f"retraining for base run {base_run} was already scheduled",
                 "job_id": r.get(mark)}
     try:
-        cfg: PipelineConfig = load_config(settings.runs_dir / base_run)
+        cfg: PipelineConfig = RunDir.of(settings.runs_dir, base_run).load_config()
         record = jobs.submit_pipeline(settings, cfg, graph=graph)
     except KgpError as exc:  # the graph is busy (a job holds its lock): try again on a later tick
         r.delete(mark)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .learn.evaluate import rank_metrics
-from .learn.index import KnownTails, relation_ranges
-from .learn.train import adam
-from .snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.learn.evaluate import rank_metrics
+from kgplatform.learn.index import KnownTails, relation_ranges
+from kgplatform.learn.train import adam
+from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 # Hyper-parameters in the range PyKEEN's and the original papers' configurations use for these models.
 BASELINES = {

@@ -26,10 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import InputError, SchemaError
-from .ingest.tsv import read_lines
-from .names import rel_type_from_text
-from .snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.errors import InputError, SchemaError
+from kgplatform.graph.names import rel_type_from_text
+from kgplatform.ingest.tsv import read_lines
+from kgplatform.learn.calibrate import expected_calibration_error, validation_candidates
+from kgplatform.learn.candidates import heads_with_edge
+from kgplatform.learn.per_relation import group_ids, group_name
+from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 NEGATIVE_FILES = {"valid": "negatives_valid.tsv", "test": "negatives_test.tsv"}
 PUBLISHED_ACCURACY = {"codex-s": {"ComplEx": 0.814, "RESCAL": 0.805}}  # CoDEx paper, triple classification
@@ -199,8 +202,6 @@ def triple_classification(valid_scores, valid_labels, valid_relations, test_scor
 # ---- calibration and selection on test (pure) -------------------------------------------------------------------
 
 def _selection_stats(probs: np.ndarray, labels: np.ndarray, selected: np.ndarray) -> dict:
-    from .learn.calibrate import expected_calibration_error
-
     n_sel = int(selected.sum())
     return {"candidates": int(len(labels)), "positives": int(labels.sum()),
             "ece": float(expected_calibration_error(probs, labels)) if len(labels) else None,
@@ -213,8 +214,6 @@ def _selection_stats(probs: np.ndarray, labels: np.ndarray, selected: np.ndarray
 def calibration_on_candidates(calibration, scores, labels, groups, rel_names: list[str]) -> dict:
     """Probabilities of the fitted calibration on (held-out) candidates: ECE, and the selection that each group's
     validation threshold makes (a group without a threshold selects nothing), overall, per relation and group."""
-    from .learn.per_relation import group_name
-
     s, y = np.asarray(scores, dtype=float).ravel(), np.asarray(labels, dtype=np.int64).ravel()
     g = np.asarray(groups, dtype=np.int64).ravel()
     probs = np.zeros(len(s))
@@ -245,10 +244,6 @@ def candidates_on_test(model, z: Tensor, snapshot: Snapshot, *, k: int, type_con
     the validation candidates the calibration was fitted on. The group's 'head has one' counts train and valid
     edges: the edges known when these candidates would be proposed.
     """
-    from .learn.calibrate import validation_candidates
-    from .learn.per_relation import group_ids
-    from .pipeline import heads_with_edge
-
     known = (SPLIT_TRAIN, SPLIT_VALID)
     scores, labels, relations, heads = validation_candidates(
         model, z, snapshot, k=k, split=SPLIT_TEST, known_splits=known, with_relations=True,

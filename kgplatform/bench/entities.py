@@ -1,6 +1,6 @@
 """`kgp bench entities`: brands and categories recognised in product text, alone and re-scored by the model.
 
-Protocol (one run per dataset; kgplatform/entity_linking.py has the matcher):
+Protocol (one run per dataset; kgplatform/text/linking.py has the matcher):
 
 1. Ingest the dataset through the real store and export the snapshot, as `kgp bench linkpred` does.
 2. Queries: the distinct (head, rel) of the test split for HAS_BRAND and IN_CATEGORY. Train and valid edges are
@@ -28,23 +28,29 @@ Protocol (one run per dataset; kgplatform/entity_linking.py has the matcher):
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import entity_linking as el
-from .bench import graph_name_for
-from .export import export_snapshot
-from .features import encode_texts
-from .ingest import ingest_path
-from .learn.calibrate import threshold_for_precision
-from .learn.config import TrainConfig
-from .pipeline import PipelineConfig, calibrate, featurize, heads_with_edge, train_and_evaluate
-from .progress import ProgressFn, StageClock
-from .settings import Settings
-from .snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-from .store import open_store
+from kgplatform.bench.classify import candidates_on_test
+from kgplatform.bench.linkpred import graph_name_for
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.calibrate import threshold_for_precision
+from kgplatform.learn.candidates import heads_with_edge, top_candidates
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.index import train_edges
+from kgplatform.learn.per_relation import group_ids
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.stages import calibrate, featurize, train_and_evaluate
+from kgplatform.progress import ProgressFn, StageClock
+from kgplatform.settings import Settings
+from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.text import linking as el
+from kgplatform.text.embeddings import encode_texts
 
 RELATIONS = ("HAS_BRAND", "IN_CATEGORY")
 SPLITS = {"valid": (SPLIT_VALID, (SPLIT_TRAIN,)), "test": (SPLIT_TEST, (SPLIT_TRAIN, SPLIT_VALID))}
@@ -90,8 +96,6 @@ def text_proposals(snapshot: Snapshot, rel_type: str, split: int, known_splits: 
 def model_probabilities(model, z, snapshot: Snapshot, calibration, rows: list[dict],
                         known_splits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(calibrated probability, the group's write-back threshold or NaN) of each (head, rel, tail) row."""
-    from .learn.per_relation import group_ids
-
     if not rows:
         return np.empty(0), np.empty(0)
     rel_ids = torch.tensor([snapshot.rel_names.index(r["rel"]) for r in rows])
@@ -112,8 +116,6 @@ def model_probabilities(model, z, snapshot: Snapshot, calibration, rows: list[di
 
 def known_snapshot(snapshot: Snapshot, known_splits: tuple[int, ...]) -> Snapshot:
     """The snapshot with only the edges of ``known_splits``: what the graph holds when the others are missing."""
-    from dataclasses import replace
-
     keep = torch.isin(snapshot.edge_split, torch.tensor(known_splits))
     return replace(snapshot, edge_index=snapshot.edge_index[:, keep], edge_type=snapshot.edge_type[keep],
                    edge_split=snapshot.edge_split[keep])
@@ -124,9 +126,6 @@ def model_selection(model, z, known_view: Snapshot, calibration, rel_type: str, 
     """(head, tail) pairs the pipeline would write for these heads with only ``known_view``'s edges in the graph:
     learn.candidates.top_candidates (the write-time candidates), calibrated per group, at or above the group's
     threshold (pipeline.score_candidates' rule)."""
-    from .learn.candidates import top_candidates
-    from .learn.per_relation import group_ids
-
     rel = known_view.rel_names.index(rel_type)
     h, t, s = top_candidates(model, z, known_view, rel, heads, k=pcfg.top_k,
                              type_constrained=pcfg.train.type_constrained)
@@ -146,9 +145,6 @@ def model_selection(model, z, known_view: Snapshot, calibration, rel_type: str, 
 
 def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, progress: ProgressFn | None = None,
                  train: bool = True) -> dict:
-    from .bench_classify import candidates_on_test
-    from .learn.index import train_edges
-
     cfg = TrainConfig(time_budget_s=time_budget)
     pcfg = PipelineConfig(train=cfg)
     store = open_store(settings, graph=graph_name_for(data))
@@ -177,7 +173,7 @@ def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, 
         t_fuzzy = [r for r in t_fuzzy_all if fuzzy_threshold is not None and r["cosine"] >= fuzzy_threshold]
         heads, truth = query_heads(snapshot, rel_type, SPLIT_TEST)
 
-        def sc(rows):
+        def sc(rows, truth=truth):
             return score(sum((r["head"], r["tail"]) in truth for r in rows), len(rows), len(truth))
 
         # proposals on heads that are not test queries: counted apart (their truth is unknown to the split)
@@ -240,7 +236,7 @@ def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, 
             tp, tthr = model_probabilities(model, z, snapshot, calibration, rows, SPLITS["test"][1])
             agree = [r for r, p, t in zip(rows, tp, tthr) if not np.isnan(t) and p >= t]
             checked = [r for r, p in zip(rows, tp) if tau is not None and p >= tau]
-            hits = lambda rs: sum((r["head"], r["tail"]) in truth for r in rs)  # noqa: E731
+            hits = lambda rs, truth=truth: sum((r["head"], r["tail"]) in truth for r in rs)  # noqa: E731
             per_rel[rel_type]["combined_agree"] = score(hits(agree), len(agree), len(truth))
             per_rel[rel_type]["combined_checked"] = score(hits(checked), len(checked), len(truth)) | {
                 "threshold": tau, "valid_candidates": len(vp), "valid_positives": int(vlab.sum())}
@@ -259,7 +255,7 @@ def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, 
         "relations": per_rel, "model": model_info, "time_budget_s": time_budget,
         "target_precision": pcfg.target_precision, "precision_confidence": pcfg.precision_confidence,
         "timings_s": clock.timings, "machine": {"cpus": os.cpu_count(), "load_avg_5min": os.getloadavg()[1]},
-        "protocol": __doc__.split("Protocol (one run per dataset; kgplatform/entity_linking.py has the matcher):")[1]
+        "protocol": __doc__.split("Protocol (one run per dataset; kgplatform/text/linking.py has the matcher):")[1]
         .strip(),
     }
 
@@ -278,7 +274,7 @@ def render_entities_markdown(reports: list[dict]) -> str:
              "valid edges known and never counted; precision = proposals that are test edges / proposals on those "
              "heads, recall = test edges proposed / test edges. Thresholds (fuzzy cosine, model re-scoring) are "
              "chosen on the valid split at target precision 0.9 with the pipeline's 0.75-confidence bound; "
-             "'–' = none selected. Full protocol in kgplatform/bench_entities.py.", "",
+             "'–' = none selected. Full protocol in kgplatform/bench/entities.py.", "",
              "| dataset | relation | test edges | setting | precision | recall | hits / proposed |",
              "|---|---|---|---|---|---|---|"]
     settings = (("text: exact mentions", "text_exact"), ("text: fuzzy (embedding)", "text_fuzzy"),

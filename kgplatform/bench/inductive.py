@@ -37,9 +37,18 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .learn.evaluate import ranks, summarize
-from .learn.index import KnownTails, relation_ranges
-from .snapshot import SPLIT_TRAIN, Snapshot
+from kgplatform.bench.linkpred import graph_name_for
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.evaluate import ranks, summarize
+from kgplatform.learn.index import KnownTails, relation_ranges
+from kgplatform.learn.inductive import extend_with_nodes
+from kgplatform.learn.train import train_link_predictor
+from kgplatform.pipeline.stages import featurize
+from kgplatform.progress import StageClock
+from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
 
 PRODUCT_TYPE = "Product"
 QUERY_RELATIONS = ("HAS_BRAND", "IN_CATEGORY", "ALSO_BOUGHT")
@@ -289,16 +298,6 @@ def run_inductive(settings, data: Path, *, time_budget: float = 120.0, held_out_
     The model is the default TrainConfig (the one the pipeline ships) with this time budget and seed, unless
     ``train_cfg`` is given; ``unseen_node_ratio`` overrides that one setting.
     """
-    from .bench import graph_name_for
-    from .export import export_snapshot
-    from .ingest import ingest_path
-    from .learn.config import TrainConfig
-    from .learn.inductive import extend_with_nodes
-    from .learn.train import train_link_predictor
-    from .pipeline import featurize
-    from .progress import StageClock
-    from .store import open_store
-
     if protocol not in ("extend", "mask"):
         raise ValueError(f"protocol must be 'extend' or 'mask', got {protocol!r}")
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, seed=seed)

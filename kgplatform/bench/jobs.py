@@ -15,34 +15,38 @@ from pathlib import Path
 
 import torch
 
-from .export import export_snapshot
-from .ingest import ingest_path
-from .learn.config import TrainConfig
-from .pipeline import PipelineConfig, featurize
-from .progress import ProgressFn
-from .run_steps import run_pipeline
-from .runs import read_json, retract_run
-from .settings import Settings
-from .store import open_store
+from kgplatform.bench.worker_process import WorkerProcess
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.runs import retract_run
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.config import TrainConfig
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.stages import featurize
+from kgplatform.pipeline.steps import run_pipeline
+from kgplatform.progress import ProgressFn
+from kgplatform.settings import Settings
+from workers import jobs
 
 STAGES = ("export", "featurize", "train", "score", "writeback")
 BENCH_BROKER_DBS = (13, 14)  # a broker of its own in the embedded server: real workers on db 1/2 are untouched
 
 
-def stage_windows(run_dir: Path, num_shards: int) -> dict[str, tuple[float, float]]:
+def stage_windows(run_dir: RunDir, num_shards: int) -> dict[str, tuple[float, float]]:
     windows = {}
     for stage in STAGES:
         names = [f"score-{i:03d}" for i in range(num_shards)] if stage == "score" else [stage]
-        steps = [read_json(run_dir / f"step-{name}.json") for name in names]
+        steps = [run_dir.read_step(name) for name in names]
         windows[stage] = (min(s["started_at"] for s in steps), max(s["finished_at"] for s in steps))
     return windows
 
 
-def summarize(run_dir: Path, num_shards: int, wall_s: float) -> dict:
+def summarize(run_dir: RunDir, num_shards: int, wall_s: float) -> dict:
     windows = stage_windows(run_dir, num_shards)
     stage_wall = {stage: round(end - start, 3) for stage, (start, end) in windows.items()}
-    score_compute = sum(read_json(run_dir / f"step-score-{i:03d}.json")["seconds"] for i in range(num_shards))
-    metrics = read_json(run_dir / "metrics.json")
+    score_compute = sum(run_dir.read_step(f"score-{i:03d}")["seconds"] for i in range(num_shards))
+    metrics = run_dir.read_json(RunDir.METRICS)
     covered = sum(stage_wall.values())
     return {"wall_s": round(wall_s, 3), "stage_wall_s": stage_wall, "score_compute_s": round(score_compute, 3),
             "overhead_s": round(wall_s - covered, 3), "overhead_share": round((wall_s - covered) / wall_s, 4),
@@ -60,9 +64,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
 def run_on_workers(settings: Settings, cfg: PipelineConfig, workers: int, num_shards: int, log_dir: Path,
                    poll_s: float = 0.2) -> tuple[str, float]:
     import redis
-
-    from workers import jobs
-    from workers.process import WorkerProcess
 
     env = worker_env(settings)
     # Share the cores out between the worker processes (each torch would otherwise use them all).
@@ -98,7 +99,7 @@ def run_jobs_benchmark(settings: Settings, data: Path, *, time_budget: float, nu
 
     def measured(mode: str, workers: int, run_id: str, wall: float) -> None:
         entry = {"mode": mode, "workers": workers, "run_id": run_id,
-                 **summarize(settings.runs_dir / run_id, num_shards, wall)}
+                 **summarize(RunDir.of(settings.runs_dir, run_id), num_shards, wall)}
         modes.append(entry)
         log(f"{mode}: {entry['wall_s']:.1f} s wall, overhead {entry['overhead_s']:.1f} s")
         retract_run(store, run_id)  # the next mode starts from the same graph

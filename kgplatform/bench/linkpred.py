@@ -6,14 +6,20 @@ import os
 import re
 from pathlib import Path
 
-from .export import export_snapshot
-from .ingest import ingest_path
-from .learn.config import TrainConfig
-from .pipeline import featurize, train_and_evaluate
-from .progress import ProgressFn, StageClock
-from .settings import Settings
-from .snapshot import SPLIT_TEST
-from .store import open_store
+from kgplatform.bench.baseline import run_baseline
+from kgplatform.bench.classify import TARGETS, calibration_test_report, classification_report
+from kgplatform.bench.targets import render_targets
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.evaluate import rank_metrics
+from kgplatform.learn.index import train_edges
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.stages import calibrate, featurize, train_and_evaluate
+from kgplatform.progress import ProgressFn, StageClock
+from kgplatform.settings import Settings
+from kgplatform.snapshot import SPLIT_TEST
 
 # Published filtered link-prediction numbers (MRR, Hits@10), as listed in shared/datasets/README.md.
 PUBLISHED = {
@@ -61,10 +67,6 @@ def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig) -> tuple
     the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See bench_classify."""
     import torch
 
-    from .bench_classify import calibration_test_report, classification_report
-    from .learn.index import train_edges
-    from .pipeline import PipelineConfig, calibrate
-
     pcfg = PipelineConfig(train=cfg)
     model.eval()
     with torch.no_grad():
@@ -83,8 +85,6 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
                  train_cfg: TrainConfig | None = None, baselines: list[str] = (),
                  ablations: list[str] = (), progress: ProgressFn | None = None, log=None) -> dict:
     """Ours, then each named baseline (bench_baseline.BASELINES) on the same snapshot and budget."""
-    from .learn.evaluate import rank_metrics
-
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, use_text=use_text)
     unknown = [a for a in ablations if a not in ABLATIONS]
     if unknown:
@@ -125,8 +125,6 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         lap(f"ablation {name}")
     baseline_reports = {}
     for name in baselines:
-        from .bench_baseline import run_baseline
-
         b = run_baseline(name, snapshot, time_budget_s=time_budget, seed=cfg.seed, eval_every=cfg.eval_every,
                          patience=cfg.patience, eval_batch_size=cfg.eval_batch_size,
                          valid_max_triples=cfg.valid_max_triples, log=log)
@@ -169,13 +167,12 @@ def target_marker(value: float | None, target: float, higher_is_better: bool = T
 def write_back_table(reports: list[dict]) -> list[str]:
     """Second table: whether the write-back decision holds on test (bench_classify): triple classification on
     verified negatives, calibration error of the written probabilities, precision of the edges selected."""
-    from .bench_classify import TARGETS
-
     lines = ["## Write-back decision: held-out test", "",
              "Triple classification: test triples vs the dataset's verified false triples (CoDEx negatives), one "
              "threshold per relation chosen on validation triples + negatives. ECE and selection: the top-k candidate "
              "tails of each test (head, relation), train and valid edges blocked, positive if a test edge, with the "
-             "probabilities and 0.9-precision thresholds the pipeline fits on validation (kgplatform/bench_classify.py)."
+             "probabilities and 0.9-precision thresholds the pipeline fits on validation "
+             "(kgplatform/bench/classify.py)."
              "", "",
              f"| dataset | triple classification accuracy (target ≥ {TARGETS['accuracy']}) | published | "
              f"test ECE (target ≤ {TARGETS['ece']}) | edges selected at validation precision 0.9 | "
@@ -203,8 +200,6 @@ def settings_text(config: dict) -> str:
 
 def render_markdown(reports: list[dict]) -> str:
     """One table: our filtered test metrics beside the published reference numbers, then per-relation rows."""
-    from .bench_targets import render_targets
-
     preface = ["# Link prediction: filtered test metrics", "",
                "Regenerate with `bash bench/run_linkpred.sh [datasets...]` (budgets per dataset in the script). Each "
                "dataset goes through the embedded FalkorDB: ingest, export, featurize, train on train, early-stop on "

@@ -31,19 +31,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench import graph_name_for
-from .features import EmbeddingCache, model_fingerprint, text_key
-from .export import node_text
-from .incremental import WATERMARK, BaseCache, latest_base_row, score_new
-from .ingest.load import load_graph
-from .ingest.records import ParsedGraph, TripleRow
-from .ingest.tsv import parse_dataset_dir
-from .learn.config import TrainConfig
-from .pipeline import PipelineConfig
-from .progress import ProgressFn
-from .run_steps import run_pipeline
-from .settings import Settings
-from .store import open_store, run
+from kgplatform.bench.linkpred import graph_name_for
+from kgplatform.bench.worker_process import WorkerProcess
+from kgplatform.graph.store import execute, open_store
+from kgplatform.incremental.stages import extend, new_node_texts
+from kgplatform.incremental.steps import WATERMARK, BaseCache, latest_base_row, read_neighbourhood, score_new
+from kgplatform.ingest.load import load_graph
+from kgplatform.ingest.records import ParsedGraph, TripleRow
+from kgplatform.ingest.tsv import parse_dataset_dir
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.index import relation_ranges
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import run_pipeline
+from kgplatform.progress import ProgressFn
+from kgplatform.settings import Settings
+from kgplatform.text.embeddings import EmbeddingCache, encode_texts, model_fingerprint, text_key
+from kgplatform.textnorm import node_text
+from workers.jobs import celery_app
 
 SIZES = {1: 20, 10: 10, 100: 5}  # products per trial -> trials
 REVEAL_ORDER = ("IN_CATEGORY", "ALSO_BOUGHT", "ALSO_VIEWED", "HAS_BRAND")
@@ -97,7 +101,7 @@ class Trials:
                    batch_size=self.settings.write_batch_size)
 
     def visible(self, ids: list[str]) -> dict | None:
-        row = run(self.store, "bench/visible", {"ids": ids, "name": WATERMARK}, read_only=True)[0]
+        row = execute(self.store, "bench/visible", {"ids": ids, "name": WATERMARK}, read_only=True)[0]
         return row if row["done"] else None
 
     def one(self, ids: list[str], trigger, poll_s: float = 0.02, timeout_s: float = 120.0,
@@ -114,7 +118,7 @@ class Trials:
         seconds = time.perf_counter() - started
         if before_delete is not None:
             before_delete(ids, seen)
-        run(self.store, "bench/delete_entities", {"ids": ids})
+        execute(self.store, "bench/delete_entities", {"ids": ids})
         return seconds, seen
 
 
@@ -138,11 +142,6 @@ def quality(seen: dict, held: dict, ids: list[str]) -> dict:
 def rank_quality(store, settings: Settings, base, ids: list[str], held: dict) -> dict:
     """Filtered, type-constrained rank of each held-back true tail among all candidates, as the tick scores them
     (the products' k-hop neighbourhood from the store, their text, the base model extended): MRR and Hits@10."""
-    from .features import encode_texts
-    from .incremental import read_neighbourhood
-    from .incremental_scoring import extend, new_node_texts
-    from .learn.index import relation_ranges
-
     hood = read_neighbourhood(store, ids, base.hops)
     new_ids, texts, _ = new_node_texts(base, hood)
     x = encode_texts(texts, settings.embed_model, settings.cache_dir) if base.model.text_x is not None else None
@@ -182,8 +181,6 @@ def rank_quality(store, settings: Settings, base, ids: list[str], held: dict) ->
 
 def run_realtime(settings: Settings, data: Path, *, held_out: int = 100, time_budget: float = 120.0, seed: int = 0,
                  sizes: dict[int, int] | None = None, queue: bool = True, progress: ProgressFn | None = None) -> dict:
-    from workers.process import WorkerProcess
-
     sizes = sizes or SIZES
     graph_name = graph_name_for(data) + "_realtime"
     settings = settings.model_copy(update={"graph": graph_name})
@@ -201,7 +198,7 @@ def run_realtime(settings: Settings, data: Path, *, held_out: int = 100, time_bu
     for n, count in sizes.items():
         times, edges = [], []
         for _ in range(count):
-            def judge(ids, seen):
+            def judge(ids, seen, n=n):
                 nonlocal first_full
                 if n >= 100 and first_full is None:
                     first_full = {**quality(seen, held, ids), "ranking": rank_quality(
@@ -217,8 +214,6 @@ def run_realtime(settings: Settings, data: Path, *, held_out: int = 100, time_bu
     if queue:
         env = {"KGP_STORE": "falkordb", "KGP_HOME": str(settings.home), "KGP_GRAPH": graph_name,
                "KGP_FALKORDB_PORT": str(settings.falkordb_port), "KGP_INCREMENTAL_INTERVAL_S": "0"}
-        from workers.jobs import celery_app
-
         app = celery_app(settings)
         with WorkerProcess(env, settings.home / "logs" / "realtime-worker.log", queues="cpu"):
             app.send_task("workers.tasks.score_new", kwargs={"graph": graph_name}).get(timeout=300)  # warm
@@ -246,7 +241,7 @@ def render_realtime_markdown(report: dict) -> str:
     lines = [f"# Real-time extension: {report['dataset']}", "",
              "Regenerate with `kgp bench realtime --data ../shared/datasets/amazon-magazine-2018 --json "
              "--out bench/results/realtime.json --md bench/results/realtime.md`. Protocol in "
-             "kgplatform/bench_realtime.py. Time = insert until the store shows the products scored and their "
+             "kgplatform/bench/realtime.py. Time = insert until the store shows the products scored and their "
              f"edges written; base model trained {report['base_run']['time_budget_s']:g} s without the "
              f"{report['held_out_products']} held-out products; load average "
              f"{report['machine']['load_avg_5min']:.1f} on {report['machine']['cpus']} CPUs.", "",

@@ -6,7 +6,7 @@ can never claim more than the JSON beside it holds.
 
 from __future__ import annotations
 
-from .bench_classify import TARGETS as DECISION_TARGETS
+from kgplatform.bench.classify import TARGETS as DECISION_TARGETS
 
 # Filtered MRR over all entities (the published protocol) that ours must reach, with where the number comes from.
 MRR_TARGETS = {

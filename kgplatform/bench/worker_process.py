@@ -35,7 +35,8 @@ class WorkerProcess:
             command = ["-m", "kgplatform.cli", "worker", "--queues", self.queues,
                        "--concurrency", str(self.concurrency), "--loglevel", "INFO"] + (["--beat"] if self.beat else [])
         self.proc = subprocess.Popen(
-            [sys.executable, *command], env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, *command], env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if b" ready." in self.log_path.read_bytes()[offset:]:

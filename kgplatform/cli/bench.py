@@ -8,22 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from .progress import RichProgress
-from .settings import Settings
+from kgplatform.cli.common import AsJson, NoText, console, emit_json, out, settings
+from kgplatform.progress import RichProgress
 
 bench_app = typer.Typer(help="Benchmarks on real datasets.", no_args_is_help=True)
-console = Console(stderr=True)
-out = Console()
-
-
-def settings() -> Settings:
-    return Settings()
-
-
-def emit_json(value) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def write_report(path: Optional[Path], report: dict) -> None:
@@ -40,8 +29,8 @@ def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSO
                 inductive: list[Path] = typer.Option([], "--inductive", exists=True,
                                                      help="JSON files of `kgp bench inductive`, as a section")):
     """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
-    from .bench import render_markdown
-    from .bench_inductive import render_inductive_markdown
+    from kgplatform.bench.inductive import render_inductive_markdown
+    from kgplatform.bench.linkpred import render_markdown
 
     reports = [json.loads(p.read_text()) for p in results]
     inductive_reports = [json.loads(p.read_text()) for p in inductive]
@@ -69,7 +58,7 @@ def bench_overrides(time_budget: float, no_text: bool, valid_max_triples: int | 
 @bench_app.command("linkpred")
 def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset folder"),
                    time_budget: float = typer.Option(300.0, help="training wall-clock budget in seconds"),
-                   no_text: bool = typer.Option(False, "--no-text"),
+                   no_text: NoText = False,
                    baseline: list[str] = typer.Option([], "--baseline", help="also run this baseline on the same "
                                                       "snapshot and budget: pykeen-complex, pykeen-rotate "
                                                       "(needs the bench extra: pip install -e .[bench])"),
@@ -84,10 +73,10 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                        help="JSON object of TrainConfig fields for our model (e.g. bench/configs/codex-s.json); "
                        "--time-budget, and --no-text and --valid-max-triples when given, win over it"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
-                   as_json: bool = typer.Option(False, "--json")):
+                   as_json: AsJson = False):
     """Ingest DIR, export, train on train, select on valid, print filtered test metrics and timings."""
-    from .bench import run_linkpred
-    from .learn.config import load_train_config
+    from kgplatform.bench.linkpred import run_linkpred
+    from kgplatform.learn.config import load_train_config
 
     cfg = load_train_config(train_config, bench_overrides(time_budget, no_text, valid_max_triples))
     with RichProgress(console, enabled=not as_json) as progress:
@@ -109,9 +98,9 @@ def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset fo
                     unseen_node_ratio: Optional[float] = typer.Option(None, help="override TrainConfig's "
                                                                       "unseen_node_ratio"),
                     out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
-                    as_json: bool = typer.Option(False, "--json")):
+                    as_json: AsJson = False):
     """Products never seen in training, scored from their text and at most one edge, beside a text k-NN baseline."""
-    from .bench_inductive import render_inductive_markdown, run_inductive
+    from kgplatform.bench.inductive import render_inductive_markdown, run_inductive
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
@@ -121,13 +110,14 @@ def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset fo
 
 
 @bench_app.command("jobs")
-def bench_jobs(data: Path = typer.Option(..., exists=True, help="dataset folder, e.g. ../shared/datasets/amazon-beauty-2014"),
+def bench_jobs(data: Path = typer.Option(..., exists=True,
+                                         help="dataset folder, e.g. ../shared/datasets/amazon-beauty-2014"),
                time_budget: float = typer.Option(90.0, help="training wall-clock budget in seconds"),
                shards: int = typer.Option(4, help="score shards"),
                out_dir: Optional[Path] = typer.Option(None, "--out", help="write jobs-<dataset>.json and .md here"),
-               as_json: bool = typer.Option(False, "--json")):
+               as_json: AsJson = False):
     """Pipeline wall-clock in-process vs queue jobs on 1 and 2 worker processes, per stage, with queue overhead."""
-    from .bench_jobs import render_jobs_markdown, run_jobs_benchmark
+    from kgplatform.bench.jobs import render_jobs_markdown, run_jobs_benchmark
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_jobs_benchmark(settings(), data, time_budget=time_budget, num_shards=shards,
@@ -145,9 +135,9 @@ def bench_entities(data: Path = typer.Option(..., exists=True, help="dataset fol
                    time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
                    no_model: bool = typer.Option(False, "--no-model", help="text proposals only, no training"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
-                   as_json: bool = typer.Option(False, "--json")):
+                   as_json: AsJson = False):
     """HAS_BRAND / IN_CATEGORY links recognised in product text: text only, model only, and combined, on test."""
-    from .bench_entities import render_entities_markdown, run_entities
+    from kgplatform.bench.entities import render_entities_markdown, run_entities
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_entities(settings(), data, time_budget=time_budget, progress=progress, train=not no_model)
@@ -162,9 +152,9 @@ def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset fol
                    no_queue: bool = typer.Option(False, "--no-queue", help="direct path only (no Celery worker)"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    md_file: Optional[Path] = typer.Option(None, "--md", help="also write the markdown table here"),
-                   as_json: bool = typer.Option(False, "--json")):
+                   as_json: AsJson = False):
     """New products inserted 1, 10 and 100 at a time: seconds until their predicted links are in the store."""
-    from .bench_realtime import render_realtime_markdown, run_realtime
+    from kgplatform.bench.realtime import render_realtime_markdown, run_realtime
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_realtime(settings(), data, held_out=held_out, time_budget=time_budget, queue=not no_queue,

@@ -1,4 +1,4 @@
-"""`kgp score-new` (one incremental tick) and `kgp watch` (ticks on an interval): logic in incremental.py."""
+"""`kgp score-new` (one incremental tick) and `kgp watch` (ticks on an interval): logic in incremental/steps.py."""
 
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ import sys
 import time
 
 import typer
-from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+from kgplatform.cli.common import AsJson, console, out, settings
+from kgplatform.graph.store import open_store
 
 
 def _store_and_settings():
-    from .settings import Settings
-    from .store import open_store
-
-    settings = Settings()
-    return open_store(settings), settings
+    configured = settings()
+    return open_store(configured), configured
 
 
 def describe(result: dict) -> str:
@@ -39,10 +35,10 @@ def describe(result: dict) -> str:
     return line
 
 
-def score_new(as_json: bool = typer.Option(False, "--json"),
+def score_new(as_json: AsJson = False,
               no_drift: bool = typer.Option(False, "--no-drift", help="skip the drift guard's counts")):
     """Score the nodes created or changed since the watermark with the newest trained model, once."""
-    from .incremental import score_new as tick
+    from kgplatform.incremental.steps import score_new as tick
 
     store, settings = _store_and_settings()
     try:
@@ -61,8 +57,8 @@ def watch(interval: float = typer.Option(5.0, min=0.05, help="seconds between ti
           ticks: int = typer.Option(0, min=0, help="stop after this many ticks (0: run until interrupted)"),
           as_json: bool = typer.Option(False, "--json", help="one JSON line per tick that scored something")):
     """Watch the embedded store: every INTERVAL seconds, give new and changed nodes their predicted links."""
-    from .incremental import BaseCache
-    from .incremental import score_new as tick
+    from kgplatform.incremental.steps import BaseCache
+    from kgplatform.incremental.steps import score_new as tick
 
     store, settings = _store_and_settings()
     cache = BaseCache()
@@ -75,7 +71,7 @@ def watch(interval: float = typer.Option(5.0, min=0.05, help="seconds between ti
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    err.print(f"watching graph {store.graph_name!r} ({store.backend}) every {interval:g} s; Ctrl-C stops")
+    console.print(f"watching graph {store.graph_name!r} ({store.backend}) every {interval:g} s; Ctrl-C stops")
     done = 0
     try:
         while not stopping and (ticks == 0 or done < ticks):
@@ -92,16 +88,16 @@ def watch(interval: float = typer.Option(5.0, min=0.05, help="seconds between ti
                 if retrain and drift.get("retrain") and result["base_run"] not in retrained_for and \
                         (retraining is None or retraining.poll() is not None):
                     retrained_for.add(result["base_run"])
-                    err.print("starting `kgp pipeline` in the background: " + "; ".join(drift["reasons"]),
+                    console.print("starting `kgp pipeline` in the background: " + "; ".join(drift["reasons"]),
                               markup=False)
                     retraining = subprocess.Popen([sys.executable, "-m", "kgplatform.cli", "pipeline"],
                                                   env=os.environ.copy(), stdout=subprocess.DEVNULL)
             elif result["status"] == "no-model" and done == 1:
-                err.print(result["message"], markup=False)
+                console.print(result["message"], markup=False)
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
     finally:
         store.close()
         if retraining is not None and retraining.poll() is None:
-            err.print(f"the background retraining (pid {retraining.pid}) goes on; `kgp runs list` shows it")
+            console.print(f"the background retraining (pid {retraining.pid}) goes on; `kgp runs list` shows it")

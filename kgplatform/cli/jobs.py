@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .settings import Settings
+from kgplatform.cli.common import (
+    AsJson,
+    MaxEdges,
+    NoText,
+    RelTypes,
+    TargetPrecision,
+    Targets,
+    TimeBudget,
+    TopK,
+    console,
+    emit_json,
+    out,
+    pipeline_config,
+)
+from kgplatform.graph.store import embedded_server
+from kgplatform.settings import Settings
+from workers import jobs
+from workers.app import app as celery_app
 
 jobs_app = typer.Typer(help="Pipeline jobs on the Celery workers.", no_args_is_help=True)
 submit_app = typer.Typer(help="Queue a job.", no_args_is_help=True)
 jobs_app.add_typer(submit_app, name="submit")
-console = Console(stderr=True)
-out = Console()
 ENDED = {"SUCCESS", "FAILURE", "REVOKED"}
 
 
@@ -26,14 +38,8 @@ def ready_settings() -> Settings:
     """Settings of this process; the embedded server is started when it is the broker."""
     settings = Settings()
     if settings.broker_is_embedded:
-        from .store import embedded_server
-
         embedded_server(settings).start()
     return settings
-
-
-def emit_json(value) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (export, features, scoring, "
@@ -46,31 +52,23 @@ def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (e
                                      "docker-compose.yml runs beat as a service of its own")):
     """Run a Celery worker (the same as `celery -A workers worker -Q QUEUES [-B]`)."""
     settings = ready_settings()
-    from workers.app import app
-
     node = name or f"kgp-{os.getpid()}@%h"
     console.print(f"worker {node} on queues {queues}; broker {settings.broker}", markup=False)
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", node, "-E"]
     if beat:
         argv += ["-B", f"--schedule={settings.home / 'celerybeat-schedule'}"]
-    app.worker_main(argv)
+    celery_app.worker_main(argv)
 
 
 @submit_app.command("pipeline")
-def submit_pipeline(time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),
-                    target_precision: float = typer.Option(0.9, help="precision on validation of written edges"),
-                    max_edges: int = typer.Option(10000, help="cap on edges written by this run"),
-                    top_k: int = typer.Option(10, help="candidates per head and relation"),
-                    rel_type: list[str] = typer.Option([], "--rel-type", help="learn from these types (default all)"),
-                    target: list[str] = typer.Option([], "--target", help="predict these types (default all)"),
-                    no_text: bool = typer.Option(False, "--no-text", help="graph only: no text features"),
+def submit_pipeline(time_budget: TimeBudget = 120.0, target_precision: TargetPrecision = 0.9,
+                    max_edges: MaxEdges = 10000, top_k: TopK = 10,
+                    rel_type: RelTypes = [], target: Targets = [],  # noqa: B006 - typer reads defaults
+                    no_text: NoText = False,
                     shards: int = typer.Option(0, help="score shards (default KGP_SCORE_SHARDS)"),
                     follow: bool = typer.Option(False, "--follow", help="show live progress until the job ends"),
                     as_json: bool = typer.Option(False, "--json", help='print {"job_id": ...}')):
     """Queue export -> featurize -> train -> score (sharded) -> write-back for the configured graph."""
-    from workers import jobs
-
-    from .cli import pipeline_config
 
     settings = ready_settings()
     cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
@@ -87,9 +85,8 @@ def submit_pipeline(time_budget: float = typer.Option(120.0, help="training wall
 
 @jobs_app.command("status")
 def status(job_id: str, follow: bool = typer.Option(False, "--follow", help="live progress until the job ends"),
-           as_json: bool = typer.Option(False, "--json")):
+           as_json: AsJson = False):
     """State (Celery's name), step, and progress of a job."""
-    from workers import jobs
 
     settings = ready_settings()
     if follow:
@@ -100,7 +97,6 @@ def status(job_id: str, follow: bool = typer.Option(False, "--follow", help="liv
 
 def follow_job(settings: Settings, job_id: str, poll_s: float = 0.5) -> int:
     """A live bar per step until the job ends; exit code 0 on SUCCESS, 1 otherwise."""
-    from workers import jobs
 
     bars = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console)
@@ -144,9 +140,8 @@ def print_status(info: dict) -> None:
 
 
 @jobs_app.command("list")
-def list_jobs(limit: int = typer.Option(20), as_json: bool = typer.Option(False, "--json")):
+def list_jobs(limit: int = typer.Option(20), as_json: AsJson = False):
     """Recent jobs, newest first."""
-    from workers import jobs
 
     rows = jobs.list_jobs(ready_settings(), limit=limit)
     if as_json:
@@ -161,9 +156,8 @@ def list_jobs(limit: int = typer.Option(20), as_json: bool = typer.Option(False,
 
 
 @jobs_app.command("cancel")
-def cancel(job_id: str, as_json: bool = typer.Option(False, "--json")):
+def cancel(job_id: str, as_json: AsJson = False):
     """Stop a job: queued steps are revoked, the running one stops at its next progress report."""
-    from workers import jobs
 
     report = jobs.cancel_job(ready_settings(), job_id)
     if as_json:

@@ -1,23 +1,18 @@
-"""`kgp review accept|reject|list|log`: review predicted edges from the command line (logic in review.py)."""
+"""`kgp review accept|reject|list|log`: review predicted edges from the command line (logic in review/actions.py)."""
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
-import sys
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kgplatform.cli.common import AsJson, emit_json, open_configured_store, out
+from kgplatform.review.actions import Selector, list_proposed, review_edges, review_log
+
 review_app = typer.Typer(help="Review predicted edges: accept, reject, list, audit log.", no_args_is_help=True)
-out = Console()
-
-
-def emit_json(value) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def default_reviewer() -> str:
@@ -27,20 +22,12 @@ def default_reviewer() -> str:
         return ""
 
 
-def open_store():
-    from .settings import Settings
-    from .store import open_store as open_configured
-
-    return open_configured(Settings())
-
-
 def _review(action: str, head, rel_type, tail, run_id, min_probability, max_probability, by, dry_run,
             as_json) -> None:
-    from .review import Selector, review_edges
 
     selector = Selector(head=head, rel_type=rel_type, tail=tail, run_id=run_id, min_probability=min_probability,
                         max_probability=max_probability)
-    report = review_edges(open_store(), selector, action, by or default_reviewer(), dry_run=dry_run)
+    report = review_edges(open_configured_store(), selector, action, by or default_reviewer(), dry_run=dry_run)
     if as_json:
         emit_json(report)
         return
@@ -71,7 +58,7 @@ def _command(action: str):
                                                                 help="probability at most this (inclusive)"),
                 by: str = typer.Option("", "--by", help="reviewer name (default $USER)"),
                 dry_run: bool = typer.Option(False, "--dry-run", help="print what would change; write nothing"),
-                as_json: bool = typer.Option(False, "--json")):
+                as_json: AsJson = False):
         _review(action, head, rel_type, tail, run_id, min_probability, max_probability, by, dry_run, as_json)
 
     status = {"accept": "accepted", "reject": "rejected"}[action]
@@ -89,11 +76,10 @@ def review_list(rel_type: Optional[str] = typer.Option(None, "--rel-type", "--re
                 run_id: Optional[str] = typer.Option(None, "--run", help="only this run's edges"),
                 min_probability: float = typer.Option(0.0, "--min-probability"),
                 limit: int = typer.Option(50, "--limit"),
-                as_json: bool = typer.Option(False, "--json")):
+                as_json: AsJson = False):
     """Proposed edges awaiting review, most probable first."""
-    from .review import list_proposed
 
-    rows = list_proposed(open_store(), rel_type=rel_type, run_id=run_id, min_probability=min_probability,
+    rows = list_proposed(open_configured_store(), rel_type=rel_type, run_id=run_id, min_probability=min_probability,
                          limit=limit)
     if as_json:
         emit_json(rows)
@@ -108,11 +94,10 @@ def review_list(rel_type: Optional[str] = typer.Option(None, "--rel-type", "--re
 @review_app.command("log")
 def review_log_cmd(run_id: Optional[str] = typer.Option(None, "--run", help="only reviews of this run's edges"),
                    limit: int = typer.Option(1000, "--limit"),
-                   as_json: bool = typer.Option(False, "--json")):
+                   as_json: AsJson = False):
     """The review audit trail, newest first: who changed which edge, when, and from which status."""
-    from .review import review_log
 
-    rows = review_log(open_store(), run_id=run_id, limit=limit)
+    rows = review_log(open_configured_store(), run_id=run_id, limit=limit)
     if as_json:
         emit_json(rows)
         return

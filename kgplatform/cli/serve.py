@@ -2,58 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text  # graph text is never rich markup
 
-from .errors import KgpError
-from .settings import Settings
-
-console = Console(stderr=True)
-out = Console()
-
-
-def find_prediction(folder, head: str, rel_type: str, tail: str) -> dict | None:
-    path = folder / "predictions.jsonl"
-    if not path.is_file():
-        return None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            p = json.loads(line)
-            if (p["head"], p["rel_type"], p["tail"]) == (head, rel_type, tail):
-                return p
-    return None
+from kgplatform.cli.common import AsJson, console, emit_json, out, settings
+from kgplatform.cli.review import default_reviewer
+from kgplatform.errors import KgpError
+from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.store import execute, open_store
+from kgplatform.settings import Settings
 
 
-def explain_edge(settings: Settings, head: str, rel_type: str, tail: str, run_id: str | None) -> dict:
+def explain_edge(configured: Settings, head: str, rel_type: str, tail: str, run_id: str | None) -> dict:
     """Recompute the evidence of a written edge from its run directory (the store only to find the run)."""
-    from .explain import summarize
-    from .names import check_rel_type
-    from .run_steps import load_explainer
+    from kgplatform.explain.explainer import summarize  # torch and the run's tensors: only for this command
+    from kgplatform.pipeline.rundir import RunDir
+    from kgplatform.pipeline.steps import load_explainer
 
     check_rel_type(rel_type)
     edge = f"({head})-[:{rel_type}]->({tail})"
     if run_id is None:
-        from .store import open_store, run
-
-        rows = run(open_store(settings), "web/edge", {"head": head, "tail": tail, "run_id": None},
-                   read_only=True, rel_type=rel_type)
+        rows = execute(open_store(configured), "web/edge", {"head": head, "tail": tail, "run_id": None},
+                       read_only=True, rel_type=rel_type)
         if not rows:
-            raise KgpError(f"no predicted edge {edge} in graph {settings.graph_name!r}; check the ids and type "
+            raise KgpError(f"no predicted edge {edge} in graph {configured.graph_name!r}; check the ids and type "
                            "(`kgp cypher --file web/edges_page --json` lists predicted edges), or give --run RUN")
         run_id = rows[0]["run_id"]
-    folder = settings.runs_dir / run_id
-    if not (folder / "snapshot.pt").is_file():
-        raise KgpError(f"run directory {folder} is missing or has no snapshot.pt; KGP_HOME must be the one the "
-                       f"run wrote to ({settings.home})")
-    prediction = find_prediction(folder, head, rel_type, tail)
+    folder = RunDir.of(configured.runs_dir, run_id)
+    if not folder.has(RunDir.SNAPSHOT):
+        raise KgpError(f"run directory {folder.path} is missing or has no {RunDir.SNAPSHOT}; KGP_HOME must be the "
+                       f"one the run wrote to ({configured.home})")
+    predictions = folder.load_predictions() if folder.has(RunDir.PREDICTIONS) else []
+    prediction = next((p for p in predictions if (p["head"], p["rel_type"], p["tail"]) == (head, rel_type, tail)),
+                      None)
     if prediction is None:
-        raise KgpError(f"run {run_id} did not predict {edge} (not in {folder / 'predictions.jsonl'})")
+        raise KgpError(f"run {run_id} did not predict {edge} (not in {folder.file(RunDir.PREDICTIONS)})")
     explanation = load_explainer(folder).explain(head, rel_type, tail)
     return {"run_id": run_id, "probability": prediction["probability"], "score": prediction["score"],
             "evidence": summarize(explanation, prediction["probability"]), **explanation}
@@ -64,11 +51,11 @@ def explain(head: str = typer.Argument(..., help="the head's id"),
             tail: str = typer.Argument(..., help="the tail's id"),
             run_id: Optional[str] = typer.Option(None, "--run", help="the run that predicted it (default: the "
                                                  "newest run that wrote this edge, looked up in the store)"),
-            as_json: bool = typer.Option(False, "--json")):
+            as_json: AsJson = False):
     """The evidence behind a predicted edge: supporting paths, similar linked nodes, mentions in the head's text."""
-    result = explain_edge(Settings(), head, rel_type, tail, run_id)
+    result = explain_edge(settings(), head, rel_type, tail, run_id)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        emit_json(result)
         return
     h, t = result["head"], result["tail"]
     out.print(f"{h['name']} ({h['id']}) -[:{rel_type}]-> {t['name']} ({t['id']})", markup=False, highlight=False)
@@ -98,14 +85,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     """The review page: proposed edges with evidence and a graph view; accept / reject (token-protected)."""
     import uvicorn
 
-    from .cli_review import default_reviewer
-    from .serve import create_app, new_token
+    from kgplatform.review.api import create_app, new_token  # the run directory's torch: only for this command
 
-    settings = Settings()
-    token = settings.review_token or new_token()
-    app = create_app(settings, token, reviewer=reviewer or default_reviewer() or "review-page")
+    configured = settings()
+    token = configured.review_token or new_token()
+    app = create_app(configured, token, reviewer=reviewer or default_reviewer() or "review-page")
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    if not settings.review_token:
+    if not configured.review_token:
         console.print("KGP_REVIEW_TOKEN is not set: generated a token for this session", markup=False)
     out.print(f"review page: http://{shown}:{port}/?token={token}", markup=False, highlight=False, soft_wrap=True)
     sys.stdout.flush()  # scripts (and the browser test) read the address before the server logs anything

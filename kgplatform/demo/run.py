@@ -7,14 +7,14 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from .demo_catalog import generate_catalog, write_dataset
-from .ingest import ingest_path
-from .learn.config import TrainConfig
-from .pipeline import PipelineConfig
-from .run_steps import run_pipeline
-from .progress import RichProgress
-from .settings import Settings
-from .store import open_store
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.config import TrainConfig
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import run_pipeline
+from kgplatform.progress import RichProgress
+from kgplatform.settings import Settings
 
 DEMO_GRAPH = "demo"
 INSPECT_CYPHER = """MATCH (h:Entity)-[r]->(t:Entity)
@@ -57,7 +57,8 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
               "test": {k: v for k, v in (result.metrics.get("test") or {}).items() if k != "per_relation"},
               "thresholds": result.metrics["calibration"]["per_group"],
               "validation": result.metrics["calibration"]["summary"], "timings_s": result.timings_s,
-              "examples": result.predictions[:8], "target_precision": cfg.target_precision, "inspect_cypher": INSPECT_CYPHER.format(run_id=result.run_id)}
+              "examples": result.predictions[:8], "target_precision": cfg.target_precision,
+              "inspect_cypher": INSPECT_CYPHER.format(run_id=result.run_id)}
     if not quiet:
         print_report(console, report)
     return report
@@ -66,7 +67,8 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
 def print_report(console: Console, report: dict) -> None:
     cat = report["catalog"]
     console.print(f"\n[bold]Demo catalog[/]: {cat['entities']} entities, {cat['relationships']} relationships "
-                  f"loaded into {report['backend']} graph '{report['graph']}'; {cat['held_back']} true links held back.")
+                  f"loaded into {report['backend']} graph '{report['graph']}'; "
+                  f"{cat['held_back']} true links held back.")
     table = Table("relationship type", "threshold: head has none", "threshold: head has one", "written",
                   "held-back links recovered", title=f"run {report['run_id']}")
     per_type = report["recovery"]["per_type"]

@@ -1,6 +1,6 @@
 """Evidence behind a predicted edge: supporting paths, similar linked nodes, and text that names the tail.
 
-Pure functions of a run's snapshot and node vectors; no store, no disk (run_steps and the CLI do the I/O).
+Pure functions of a run's snapshot and node vectors; no store, no disk (pipeline/steps.py and the CLI do the I/O).
 
 For a predicted edge (head, REL, tail) the evidence has three parts:
 
@@ -19,9 +19,9 @@ For a predicted edge (head, REL, tail) the evidence has three parts:
    data is unknown, not a counter-example, so in a graph where most products lack a brand the rules are not
    drowned by them. So the confidence reads "how often a head with REL edges, reaching a node by this kind of path,
    has REL to it". The *coverage* (the share of sampled train REL edges whose ends such a path connects, the edge
-   itself left out) is reported beside it. Paths of one type are shown by one instance, the one through the least connected intermediates
-   (the most specific), with the number of instances. The model's score is the same for every path of an edge,
-   so it does not change the order.
+   itself left out) is reported beside it. Paths of one type are shown by one instance, the one through the least
+   connected intermediates (the most specific), with the number of instances. The model's score is the same for
+   every path of an edge, so it does not change the order.
 2. **Similar nodes with the relation.** The nodes that have an asserted REL edge to the tail, nearest to the head
    by cosine of their text embeddings (the run's features.pt; the model's node states when the run had no text).
 3. **Mentions.** Where the head's text names the tail: case-insensitive matches of the tail's whole name, or,
@@ -42,8 +42,9 @@ import re
 import numpy as np
 import torch
 
-from .explain_paths import Adjacency, PathSet, RuleMiner, find_paths, path_pattern
-from .snapshot import Snapshot
+from kgplatform.explain.paths import Adjacency, PathSet, RuleMiner, find_paths, path_pattern
+from kgplatform.predictions import Prediction
+from kgplatform.snapshot import Snapshot
 
 MAX_SUMMARY = 500  # characters of the evidence string stored on the edge
 NAME_CHARS = 40  # a name longer than this is shortened in the summary
@@ -184,7 +185,7 @@ def mentions(text: str, name: str, limit: int = 3) -> list[dict]:
 
 def summarize(explanation: dict, probability: float | None = None, mention: str | None = None) -> str:
     """The short evidence string stored on the edge (at most MAX_SUMMARY characters). mention: the text
-    mention that proposed the edge (text_links.py), put first."""
+    mention that proposed the edge (text/proposals.py), put first."""
     parts = [mention] if mention else []
     if probability is not None:
         parts.append(f"p={probability:.2f}")
@@ -227,17 +228,14 @@ def explanation_stats(explanations: list[dict]) -> dict:
     }
 
 
-def explain_predictions(explainer: Explainer, predictions: list[dict]) -> tuple[list[dict], dict, dict]:
-    """Explanations of a run's selected edges, in order; their stats; the rules used (for rules.json).
-
-    Each prediction ({head, rel_type, tail, probability, ...}) gets ``evidence`` (the summary string) set, led
-    by its ``mention`` when the text proposed it (text_links.py).
-    """
+def explain_predictions(explainer: Explainer, predictions: list[Prediction]) -> tuple[list[dict], dict, dict]:
+    """Explanations of a run's selected edges, in order; their stats; the rules used (for rules.json)."""
     for rel_type in sorted({p["rel_type"] for p in predictions}):
         explainer.miner.mine(explainer.snapshot.rel_names.index(rel_type))
-    explanations = []
-    for p in predictions:
-        e = explainer.explain(p["head"], p["rel_type"], p["tail"])
-        p["evidence"] = summarize(e, p.get("probability"), p.get("mention"))
-        explanations.append(e)
+    explanations = [explainer.explain(p["head"], p["rel_type"], p["tail"]) for p in predictions]
     return explanations, explanation_stats(explanations), explainer.miner.to_json()
+
+
+def evidence_texts(predictions: list[Prediction], explanations: list[dict]) -> list[str]:
+    """The evidence string of each prediction: its explanation's summary, led by the text ``mention`` if any."""
+    return [summarize(e, p.get("probability"), p.get("mention")) for p, e in zip(predictions, explanations)]

@@ -1,7 +1,7 @@
 """Supporting paths for explanations: the typed adjacency of a snapshot, simple paths of length 2-3 between
 two nodes, and the rule confidence of each path type for a relation, mined on the train split.
 
-Pure numpy/torch over a Snapshot; explain.py documents the method and uses these to rank the evidence.
+Pure numpy/torch over a Snapshot; explainer.py documents the method and uses these to rank the evidence.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .snapshot import SPLIT_TRAIN, Snapshot
+from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
 
 PRIOR = 5.0  # pseudo-count of unseen negatives in the rule confidence (AnyBURL's pessimistic confidence)
 MAX_EXPANSION = 2_000_000  # two-hop rows gathered for one length-3 search; beyond it length-3 paths are skipped

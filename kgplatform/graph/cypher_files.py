@@ -11,8 +11,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import KgpError
-from .names import check_label, check_rel_type, quote
+from kgplatform.errors import KgpError
+from kgplatform.graph.names import check_label, check_rel_type, quote
 
 PLACEHOLDERS = {"label": "__LABEL__", "rel_type": "__REL_TYPE__"}
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
@@ -22,7 +22,7 @@ def cypher_dir() -> Path:
     configured = os.environ.get("KGP_CYPHER_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "cypher"
+    return Path(__file__).resolve().parents[2] / "cypher"
 
 
 @lru_cache(maxsize=None)

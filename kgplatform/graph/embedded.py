@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from ..errors import StoreError
+from kgplatform.errors import StoreError
 
 
 @dataclass
@@ -96,7 +96,7 @@ class EmbeddedFalkorDB:
                 return
             except redis.exceptions.BusyLoadingError:
                 if time.monotonic() > deadline:
-                    raise StoreError(f"FalkorDB still loading {self.data_dir} after {timeout_s:.0f}s")
+                    raise StoreError(f"FalkorDB still loading {self.data_dir} after {timeout_s:.0f}s") from None
                 time.sleep(0.1)
 
     def stop(self, timeout_s: float = 30.0) -> bool:

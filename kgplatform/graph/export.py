@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from .ingest import declared_schema
-from .names import check_label, check_rel_type
-from .snapshot import SPLIT_CODES, SPLIT_NONE, SPLIT_TRAIN, Snapshot
-from .store import GraphStore, run
-
-Progress = Callable[[str, int, int], None]
-
-
-def node_text(name: str | None, description: str | None) -> str:
-    """The text a node is embedded from: its name, then its description."""
-    name, description = (name or "").strip(), (description or "").strip()
-    return f"{name}. {description}" if name and description else name or description
+from kgplatform.graph.names import check_label, check_rel_type
+from kgplatform.graph.schema import declared_schema
+from kgplatform.graph.store import GraphStore, execute
+from kgplatform.progress import ProgressFn
+from kgplatform.snapshot import SPLIT_CODES, SPLIT_NONE, SPLIT_TRAIN, Snapshot
+from kgplatform.textnorm import node_text
 
 
 def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_types: list[str] | None = None,
-                    page_size: int = 10000, progress: Progress | None = None) -> Snapshot:
+                    page_size: int = 10000, progress: ProgressFn | None = None) -> Snapshot:
     """Asserted (and accepted) relationships become edges; other predicted ones become `excluded` rows, and the
     rejected ones also `rejected` rows (known negatives for training)."""
     declared_labels, declared_types = declared_schema(store)
@@ -31,7 +23,7 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
     node_ids, node_labels, texts, pages = [], [], [], []
     after = ""
     while True:
-        rows = run(store, "export/nodes_page", {"after": after, "labels": labels, "page_size": page_size},
+        rows = execute(store, "export/nodes_page", {"after": after, "labels": labels, "page_size": page_size},
                    read_only=True)
         if not rows:
             break
@@ -50,7 +42,7 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
 
     facts, excluded, rejected = [], [], []
     for page_number, page_ids in enumerate(pages, start=1):
-        rows = run(store, "export/edges_page", {"ids": page_ids, "rel_types": rel_types},
+        rows = execute(store, "export/edges_page", {"ids": page_ids, "rel_types": rel_types},
                    read_only=True)
         for r in rows:
             h, t = index.get(r["head"]), index.get(r["tail"])

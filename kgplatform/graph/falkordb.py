@@ -10,8 +10,8 @@ from falkordb.edge import Edge
 from falkordb.node import Node
 from falkordb.path import Path as FPath
 
-from .. import cypher_files
-from ..errors import StoreError, TransientStoreError
+from kgplatform.errors import StoreError, TransientStoreError
+from kgplatform.graph import cypher_files
 
 TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
@@ -26,8 +26,8 @@ class FalkorStore:
 
     def query(self, text: str, params: dict | None = None, *, read_only: bool = False) -> list[dict]:
         try:
-            run = self._graph.ro_query if read_only else self._graph.query
-            result = run(text, params or {})
+            send = self._graph.ro_query if read_only else self._graph.query
+            result = send(text, params or {})
         except TRANSIENT as exc:
             raise TransientStoreError(f"FalkorDB unreachable: {exc}") from exc
         except redis.exceptions.ResponseError as exc:

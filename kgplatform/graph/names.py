@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import SchemaError
+from kgplatform.errors import SchemaError
 
 REL_TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9_]{0,63}$")

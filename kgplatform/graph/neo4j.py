@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import cypher_files
-from ..errors import StoreError, TransientStoreError
+from kgplatform.errors import StoreError, TransientStoreError
+from kgplatform.graph import cypher_files
 
 
 class Neo4jStore:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
 
-from .ingest import declared_schema
-from .names import check_rel_type
-from .store import GraphStore, write_rows
+from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.schema import declared_schema
+from kgplatform.graph.store import GraphStore, write_rows
+from kgplatform.predictions import Prediction
+from kgplatform.progress import ProgressFn
 
-Progress = Callable[[str, int, int], None]
 
-
-def write_predictions(store: GraphStore, predictions: list[dict], *, run_id: str, model: str, method: str,
+def write_predictions(store: GraphStore, predictions: list[Prediction], *, run_id: str, model: str, method: str,
                       batch_size: int = 2000, pause_s: float = 0.0,
-                      progress: Progress | None = None) -> dict[str, int]:
+                      progress: ProgressFn | None = None) -> dict[str, int]:
     """predictions: [{head, rel_type, tail, score, probability, evidence, method?}] (domain ids); a row's own
     ``method`` (e.g. 'text' for a text-proposed edge) wins over ``method``, the run's default.
 

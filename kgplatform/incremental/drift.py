@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .ingest import declared_schema
-from .settings import Settings
-from .store import GraphStore, run
+from kgplatform.graph.schema import declared_schema
+from kgplatform.graph.store import GraphStore, execute
+from kgplatform.settings import Settings
 
 
 @dataclass
@@ -47,14 +47,15 @@ def drift_decision(*, base_nodes: int, base_edges: int, added_nodes: int, added_
 
 
 def measure_drift(store: GraphStore, settings: Settings, base) -> dict:
-    """The decision for a BaseRun (incremental_scoring.BaseRun), as a dict."""
+    """The decision for a BaseRun (stages.BaseRun), as a dict."""
     since = {"since": base.created_at}
-    added_nodes = run(store, "incremental/count_added_nodes", since, read_only=True)[0]["count"]
+    added_nodes = execute(store, "incremental/count_added_nodes", since, read_only=True)[0]["count"]
     added_edges, accepted, rejected = 0, 0, 0
     _, rel_types = declared_schema(store)
     for rel_type in sorted(rel_types):
-        added_edges += run(store, "incremental/count_added_links", since, read_only=True, rel_type=rel_type)[0]["count"]
-        for r in run(store, "incremental/reviewed_incremental", since, read_only=True, rel_type=rel_type):
+        added_edges += execute(store, "incremental/count_added_links", since, read_only=True,
+                               rel_type=rel_type)[0]["count"]
+        for r in execute(store, "incremental/reviewed_incremental", since, read_only=True, rel_type=rel_type):
             accepted += r["count"] if r["status"] == "accepted" else 0
             rejected += r["count"] if r["status"] == "rejected" else 0
     decision = drift_decision(

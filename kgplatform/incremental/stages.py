@@ -1,7 +1,7 @@
 """The pure part of incremental scoring: a trained run's model, extended with what changed since, scores it.
 
 No retraining and no optimizer. Given the base run's artefacts (``BaseRun``) and the store's k-hop neighbourhood
-of the changed nodes (``Neighbourhood``, read by incremental.py):
+of the changed nodes (``Neighbourhood``, read by steps.py):
 
 1. ``extend``: nodes the base run never saw are appended (their text vectors in, no learned embedding:
    learn/inductive.extend_with_nodes); edges added since the base run join the snapshot as train edges; predicted
@@ -9,8 +9,8 @@ of the changed nodes (``Neighbourhood``, read by incremental.py):
    the same edges again and write-back's MERGE makes the redo change nothing).
 2. States: the changed nodes are re-encoded on their k-hop subgraph (exact for them, see LinkPredictor.encode);
    every other old node keeps the base run's state (the next full run folds the new edges into them).
-3. ``score``: pipeline.score_candidates (and text_links when the base run has its calibration) restricted to the
-   changed nodes as heads, with the base run's calibration and thresholds.
+3. ``score``: pipeline.stages.score_candidates (and text.proposals when the base run has its calibration) restricted
+   to the changed nodes as heads, with the base run's calibration and thresholds.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from .export import node_text
-from .learn.inductive import extend_with_nodes
-from .pipeline import PipelineConfig, score_candidates
-from .snapshot import SPLIT_TRAIN, Snapshot
+from kgplatform.learn.inductive import extend_with_nodes
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.stages import score_candidates
+from kgplatform.predictions import Prediction
+from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
+from kgplatform.text.proposals import merge_text_and_model, score_text_links
+from kgplatform.textnorm import node_text
 
 
 @dataclass
@@ -148,7 +151,8 @@ def extend(base: BaseRun, hood: Neighbourhood, new_ids: list[str], new_texts: li
             model.text_x[i] = vector.to(model.text_x.dtype)
 
     heads = sorted({index[c] for c in hood.centers if c in index})
-    states = subgraph_states(model, base.states, snapshot.num_nodes, local_facts, heads + list(range(n_old, len(index))))
+    states = subgraph_states(model, base.states, snapshot.num_nodes, local_facts,
+                             heads + list(range(n_old, len(index))))
     stats = {"new_nodes": len(new_ids), "new_edges": len(added), "changed_text": len(changed),
              "subgraph_edges": len(local_facts), "heads": len(heads)}
     return Prepared(snapshot, model, states, torch.tensor(heads, dtype=torch.long), len(new_ids), stats)
@@ -172,7 +176,7 @@ def subgraph_states(model, base_states: Tensor, num_nodes: int, facts: list[tupl
     return states
 
 
-def score(base: BaseRun, prepared: Prepared) -> list[dict]:
+def score(base: BaseRun, prepared: Prepared) -> list[Prediction]:
     """The changed nodes' predicted edges, selected by the base run's calibrated thresholds (write_predictions'
     rows, with base_run for provenance)."""
     if len(prepared.heads) == 0:
@@ -181,8 +185,6 @@ def score(base: BaseRun, prepared: Prepared) -> list[dict]:
                                    heads=prepared.heads)
     text_rows = []
     if base.text_calibration is not None:
-        from .text_links import merge_text_and_model, score_text_links
-
         text_rows = score_text_links(prepared.model, prepared.states, prepared.snapshot, base.text_calibration,
                                      base.cfg, heads=prepared.heads, matchers=base.text_matchers)
         selected = merge_text_and_model(selected, text_rows)

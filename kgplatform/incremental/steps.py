@@ -8,7 +8,7 @@ One tick (``score_new``), run by `kgp score-new`, `kgp watch` and the Celery bea
    there is none or it is older), until = the store's clock now.
 3. Changed nodes: entities stamped in the window, and both ends of asserted relationships created in it.
 4. Their k-hop neighbourhood read from the store, the new text encoded (embedding cache), scored
-   (incremental_scoring.py), written with method='incremental', this run's id and the base run's model.
+   (stages.py), written with method='incremental', this run's id and the base run's model.
 5. Only then the watermark moves to ``until``. A crash anywhere before leaves it where it was: the next tick redoes
    the window under the same run id (the id is derived from the base run and the window start), so write-back's
    MERGE makes the redo add only what was missing.
@@ -16,22 +16,21 @@ One tick (``score_new``), run by `kgp score-new`, `kgp watch` and the Celery bea
 
 from __future__ import annotations
 
-import json
-import pickle
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import torch
-
-from .errors import KgpError
-from .features import encode_texts, load_encoder
-from .ingest import declared_schema
-from .incremental_scoring import BaseRun, Neighbourhood, changed_texts, extend, new_node_texts, score
-from .runs import record_run, run_dir, write_json
-from .settings import Settings
-from .store import GraphStore, run
-from .writeback import write_predictions
+from kgplatform.errors import KgpError
+from kgplatform.graph.runs import record_run
+from kgplatform.graph.schema import declared_schema
+from kgplatform.graph.store import GraphStore, execute
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.incremental.drift import measure_drift
+from kgplatform.incremental.stages import BaseRun, Neighbourhood, changed_texts, extend, new_node_texts, score
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.steps import load_model
+from kgplatform.settings import Settings
+from kgplatform.text.embeddings import encode_texts, load_encoder
 
 WATERMARK = "incremental"
 METHOD = "incremental"
@@ -51,26 +50,21 @@ class BaseCache:
 
 
 def load_base_run(settings: Settings, row: dict) -> BaseRun:
-    from .run_steps import load_config, load_model
-    from .snapshot import Snapshot
-
-    out = settings.runs_dir / row["run_id"]
-    cfg = load_config(out)
-    snapshot = Snapshot.load(out / "snapshot.pt")
-    text_pkl = out / "text_calibration.pkl"
+    out = RunDir.of(settings.runs_dir, row["run_id"])
+    cfg = out.load_config()
+    snapshot = out.load_snapshot()
     if cfg.train.use_text:
         load_encoder(settings.embed_model)  # warm now, not on the first new product (load_encoder is cached)
     return BaseRun(run_id=row["run_id"], model_name=row["model"], created_at=int(row["created_at"]), cfg=cfg,
-                   snapshot=snapshot, model=load_model(out, snapshot, cfg), states=torch.load(out / "node_states.pt"),
-                   calibration=pickle.loads((out / "calibration.pkl").read_bytes()),
-                   text_calibration=pickle.loads(text_pkl.read_bytes()) if text_pkl.is_file() else None)
+                   snapshot=snapshot, model=load_model(out, snapshot, cfg), states=out.load_tensor(RunDir.NODE_STATES),
+                   calibration=out.load_pickle(RunDir.CALIBRATION_MODEL),
+                   text_calibration=out.load_pickle(RunDir.TEXT_CALIBRATION_MODEL))
 
 
 def latest_base_row(store: GraphStore, settings: Settings) -> dict | None:
     """The newest completed full run with its artefacts on this machine (KGP_HOME), or None."""
-    for row in run(store, "incremental/latest_base_run", {"method": BASE_METHOD, "limit": 20}, read_only=True):
-        out = settings.runs_dir / row["run_id"]
-        if all((out / name).is_file() for name in ("model.pt", "node_states.pt", "calibration.pkl", "snapshot.pt")):
+    for row in execute(store, "incremental/latest_base_run", {"method": BASE_METHOD, "limit": 20}, read_only=True):
+        if RunDir.of(settings.runs_dir, row["run_id"]).has(*RunDir.BASE_ARTEFACTS):
             return row
     return None
 
@@ -83,19 +77,19 @@ def incremental_run_id(base_run: str, since: int) -> str:
 # ---- reads ------------------------------------------------------------------------------------------------------
 
 def read_watermark(store: GraphStore) -> dict:
-    return run(store, "incremental/get_watermark", {"name": WATERMARK}, read_only=True)[0]
+    return execute(store, "incremental/get_watermark", {"name": WATERMARK}, read_only=True)[0]
 
 
 def set_watermark(store: GraphStore, at: int, run_id: str | None, base_run: str | None) -> None:
-    run(store, "incremental/set_watermark", {"name": WATERMARK, "at": at, "run_id": run_id, "base_run": base_run})
+    execute(store, "incremental/set_watermark", {"name": WATERMARK, "at": at, "run_id": run_id, "base_run": base_run})
 
 
 def changed_ids(store: GraphStore, since: int, until: int) -> list[str]:
     window = {"since": since, "until": until}
-    ids = {r["id"] for r in run(store, "incremental/changed_nodes", window, read_only=True)}
+    ids = {r["id"] for r in execute(store, "incremental/changed_nodes", window, read_only=True)}
     _, rel_types = declared_schema(store)
     for rel_type in sorted(rel_types):
-        for r in run(store, "incremental/changed_links", window, read_only=True, rel_type=rel_type):
+        for r in execute(store, "incremental/changed_links", window, read_only=True, rel_type=rel_type):
             ids.update((r["head"], r["tail"]))
     return sorted(ids)
 
@@ -108,7 +102,7 @@ def read_neighbourhood(store: GraphStore, centers: list[str], hops: int, known: 
     for _ in range(hops):
         reached = set()
         for start in range(0, len(frontier), page):
-            for r in run(store, "incremental/touching", {"ids": frontier[start:start + page]}, read_only=True):
+            for r in execute(store, "incremental/touching", {"ids": frontier[start:start + page]}, read_only=True):
                 if r["predicted"] and r["status"] != "accepted":
                     predicted.add((r["head"], r["rel"], r["tail"], r["run_id"]))
                 else:
@@ -119,7 +113,7 @@ def read_neighbourhood(store: GraphStore, centers: list[str], hops: int, known: 
     nodes = {}
     ids = sorted(set(centers) | {n for n in seen if n not in known})
     for start in range(0, len(ids), page):
-        for r in run(store, "incremental/nodes_by_id", {"ids": ids[start:start + page]}, read_only=True):
+        for r in execute(store, "incremental/nodes_by_id", {"ids": ids[start:start + page]}, read_only=True):
             nodes[r["id"]] = (r["label"] or "Thing", r["name"], r["description"])
     return Neighbourhood(centers, nodes, sorted(facts), sorted(predicted))
 
@@ -144,10 +138,8 @@ def score_new(store: GraphStore, settings: Settings, cache: BaseCache | None = N
     if result["status"] == "idle":
         set_watermark(store, until, mark["run_id"], base.run_id)
     elif check_drift:
-        from .drift import measure_drift
-
         result["drift"] = measure_drift(store, settings, base)
-        write_json(settings.runs_dir / result["run_id"] / "summary.json", result)
+        RunDir.of(settings.runs_dir, result["run_id"]).write_json(RunDir.SUMMARY, result)
     return result
 
 
@@ -185,10 +177,8 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
     config = {"base_run": base.run_id, "window": summary["window"], "watermark": WATERMARK}
     record_run(store, run_id=run_id, model=base.model_name, config=config, metrics={}, counts={}, status="running",
                snapshot_hash=base.snapshot_hash, method=METHOD)
-    out = run_dir(settings.runs_dir, run_id)
-    tmp = out / "predictions.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(p) + "\n" for p in predictions))
-    tmp.replace(out / "predictions.jsonl")
+    out = RunDir.of(settings.runs_dir, run_id).create()
+    out.save_predictions(predictions)
     written = write_predictions(store, predictions, run_id=run_id, model=base.model_name, method=METHOD,
                                 batch_size=settings.write_batch_size, pause_s=settings.write_pause_s)
     lap("write")
@@ -200,7 +190,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
     set_watermark(store, until, run_id, base.run_id)
     lap("watermark")
     result = {"status": "scored", "run_id": run_id, **summary, **counts, "timings_s": timings}
-    write_json(out / "summary.json", result)
+    out.write_json(RunDir.SUMMARY, result)
     return result
 
 

@@ -1,3 +1,1 @@
-from .load import declared_schema, ingest_path, load_graph, parse_source
-
-__all__ = ["declared_schema", "ingest_path", "load_graph", "parse_source"]
+"""Ingest: dataset folders and product catalogues parsed and validated in full, then loaded into the store."""

@@ -15,9 +15,9 @@ import csv
 import json
 from pathlib import Path
 
-from ..errors import InputError, SchemaError
-from ..names import check_rel_type
-from .records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
+from kgplatform.errors import InputError, SchemaError
+from kgplatform.graph.names import check_rel_type
+from kgplatform.ingest.records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
 
 ENTITY_LABELS = {"product": "Product", "brand": "Brand", "category": "Category"}
 LINK_FIELDS = {"brand": "HAS_BRAND", "category": "IN_CATEGORY", "parent": "SUBCATEGORY_OF"}
@@ -80,7 +80,8 @@ def parse_catalog(path: Path) -> ParsedGraph:
     for where, kind, obj in records:
         if kind in ENTITY_LABELS:
             ent_id, name, description = _text(obj, "id"), _text(obj, "name"), _text(obj, "description")
-            problem = (check_text(ent_id, "id", MAX_ID, required=True) or check_text(name, "name", MAX_NAME, required=True)
+            problem = (check_text(ent_id, "id", MAX_ID, required=True)
+                       or check_text(name, "name", MAX_NAME, required=True)
                        or check_text(description, "description", MAX_DESCRIPTION, required=False))
             if problem:
                 problems.append(f"{where}: {problem}")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
-from ..store import GraphStore, run, write_rows
-from .catalog import parse_catalog
-from .records import ParsedGraph
-from .tsv import parse_dataset_dir
-
-Progress = Callable[[str, int, int], None]
+from kgplatform.graph.store import GraphStore, execute, write_rows
+from kgplatform.ingest.catalog import parse_catalog
+from kgplatform.ingest.records import ParsedGraph
+from kgplatform.ingest.tsv import parse_dataset_dir
+from kgplatform.progress import ProgressFn
 
 
 def parse_source(path: Path) -> ParsedGraph:
@@ -22,16 +20,11 @@ def parse_source(path: Path) -> ParsedGraph:
     return parse_catalog(path)
 
 
-def declared_schema(store: GraphStore) -> tuple[set[str], set[str]]:
-    rows = run(store, "ingest/declared_schema", read_only=True)
-    return set(rows[0]["labels"] or []), set(rows[0]["rel_types"] or [])
-
-
 def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
-               progress: Progress | None = None) -> dict:
+               progress: ProgressFn | None = None) -> dict:
     """Idempotent: entities are merged on id, a relationship is created only if no asserted one links the pair."""
     store.apply_schema(graph.rel_types)
-    run(store, "ingest/declare_schema", {"labels": graph.labels, "rel_types": graph.rel_types})
+    execute(store, "ingest/declare_schema", {"labels": graph.labels, "rel_types": graph.rel_types})
     total = len(graph.entities) + len(graph.triples)
     done = 0
 
@@ -59,6 +52,7 @@ def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
             "labels": graph.labels, "rel_types": graph.rel_types}
 
 
-def ingest_path(store: GraphStore, path: Path, *, batch_size: int = 2000, progress: Progress | None = None) -> dict:
+def ingest_path(store: GraphStore, path: Path, *, batch_size: int = 2000,
+                progress: ProgressFn | None = None) -> dict:
     graph = parse_source(path)  # validates everything before the first write
     return {"source": str(path), **load_graph(store, graph, batch_size=batch_size, progress=progress)}

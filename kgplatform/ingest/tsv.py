@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError, SchemaError
-from ..names import label_from_type_text, rel_type_from_text
-from .records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
+from kgplatform.errors import InputError, SchemaError
+from kgplatform.graph.names import label_from_type_text, rel_type_from_text
+from kgplatform.ingest.records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
 
 SPLIT_FILES = {"train": "triples_train.tsv", "valid": "triples_valid.tsv", "test": "triples_test.tsv"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -60,3 +61,24 @@ def top_candidates(
         empty = torch.empty(0, dtype=torch.long)
         return empty, empty, torch.empty(0)
     return torch.cat(out_h), torch.cat(out_t), torch.cat(out_s)
+
+
+def heads_with_edge(triples: torch.Tensor, num_nodes: int, num_relations: int) -> np.ndarray:
+    """Bool [R, N]: node n already is the head of an edge of relation r."""
+    out = np.zeros((num_relations, num_nodes), dtype=bool)
+    out[triples[:, 1].numpy(), triples[:, 0].numpy()] = True
+    return out
+
+
+def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
+    """Nodes whose type has been seen as the head of this relation: the heads worth proposing tails for."""
+    heads = snapshot.edge_index[0, snapshot.edge_type == rel]
+    types = torch.unique(snapshot.node_type[heads])
+    return torch.nonzero(torch.isin(snapshot.node_type, types)).flatten()
+
+
+def shard_heads(heads: torch.Tensor, shard: int, num_shards: int) -> torch.Tensor:
+    """Heads of one shard: node index modulo the shard count, so every shard gets a similar mix of types."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} is outside 0..{num_shards - 1}")
+    return heads[heads % num_shards == shard]

@@ -6,10 +6,11 @@ model adds a learned per-relation weight for "the head mentions the tail" and on
 head" (LinkPredictor._mention_term). On WN18RR, adding these two terms with weights chosen on validation to an
 already trained model raised test MRR from 0.466 to 0.500 (HYPERNYM 0.145 -> 0.211; learn/README.md).
 
-Names and normalisation are entity_linking's: the text before the first '. ', NFKC, lower case, non-alphanumeric
-runs as one space; names that are too short, digits only or common words never match. Unlike entity linking, an
-ambiguous name counts for every node that has it (the weights and the rest of the model tell them apart), except
-the node itself and the nodes of its own name: homonyms name each other in every text, which is no evidence.
+Names and normalisation are kgplatform.textnorm's, shared with entity linking: the text before the first '. ',
+NFKC, lower case, non-alphanumeric runs as one space; names that are too short, digits only or common words never
+match. Unlike entity linking, an ambiguous name counts for every node that has it (the weights and the rest of the
+model tell them apart), except the node itself and the nodes of its own name: homonyms name each other in every
+text, which is no evidence.
 Pairs are stored as a [2, M] tensor sorted by (i, j), so they stay valid when nodes are appended.
 """
 
@@ -20,7 +21,7 @@ from collections import defaultdict
 import torch
 from torch import Tensor
 
-from kgplatform.entity_linking import MAX_TEXT_CHARS, name_entry, name_of, normalize
+from kgplatform.textnorm import MAX_TEXT_CHARS, name_entry, name_of, normalize
 
 MAX_NAME_WORDS = 8  # longer names are not looked for (WN18RR's longest has 8 words; a product title is no name)
 

@@ -5,7 +5,7 @@ likely to miss one than a product with none: so each (relation, head already has
 validation candidates gets its own calibrator and threshold. A group without enough evidence gets probabilities
 from a global calibrator but no threshold: nothing is written for it. Each selected set reaches the target
 precision on validation, so their union does too. With ``confidence`` it must reach it with that confidence (a
-lower bound, not the observed precision), which is what held-out data showed to be needed (pipeline.py).
+lower bound, not the observed precision), which is what held-out data showed to be needed (pipeline/stages.py).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.
                              min_candidates: int = MIN_CANDIDATES) -> tuple[RelationCalibration, dict]:
     """groups: a group id per candidate (see group_ids). Returns the calibration and a report (candidates,
     positives, ECE and threshold per group, and the selection they make on validation).
-    confidence: each group's selection must reach the target with this confidence (calibrate.threshold_for_precision)."""
+    confidence: each group's selection must reach the target with this confidence
+    (calibrate.threshold_for_precision)."""
     calibration = RelationCalibration(Calibrator(method=method).fit(scores, labels))
     probs = np.empty_like(scores, dtype=float)
     selected = np.zeros(len(scores), dtype=bool)

@@ -24,7 +24,8 @@ def assign_splits(
     one train edge, so every valid/test entity is seen in training (transductive, as the scorer needs).
     """
     if not (0 <= valid_ratio and 0 <= test_ratio and valid_ratio + test_ratio < 1):
-        raise ValueError(f"assign_splits: need 0 <= valid_ratio, test_ratio and sum < 1, got {valid_ratio}, {test_ratio}")
+        raise ValueError(f"assign_splits: need 0 <= valid_ratio, test_ratio and sum < 1, "
+                         f"got {valid_ratio}, {test_ratio}")
     gen = torch.Generator().manual_seed(seed)
     split = snapshot.edge_split.clone()
     unsplit = split == SPLIT_NONE

@@ -1,56 +1,33 @@
 """The pure stages of a run: splits -> features -> train -> calibrate -> score candidates -> select.
 
 Each takes typed inputs and returns typed outputs, touching neither the store nor the disk (features read the
-embedding cache). run_steps.py wraps them with the I/O: the store at export and write-back, the run directory
+embedding cache). steps.py wraps them with the I/O: the store at export and write-back, the run directory
 between steps. `kgp pipeline` and the Celery workers run those same steps.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 
-from . import __version__
-from .features import encode_texts
-from .learn.config import TrainConfig
-from .progress import ProgressFn
-from .settings import Settings
-from .snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-
+from kgplatform.learn.calibrate import validation_candidates
+from kgplatform.learn.candidates import domain_heads, heads_with_edge, shard_heads, top_candidates
+from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.evaluate import rank_metrics
+from kgplatform.learn.index import train_edges
+from kgplatform.learn.per_relation import fit_relation_calibration, group_ids, group_name
+from kgplatform.learn.splits import assign_splits
+from kgplatform.learn.train import train_link_predictor
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.predictions import Prediction, select_predictions
+from kgplatform.progress import ProgressFn
+from kgplatform.settings import Settings
+from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.text.embeddings import encode_texts
 
 HIST_BINS = 100  # write-time candidate probabilities are summarized in 0.01-wide bins (see score_candidates)
-
-
-class PipelineConfig(BaseModel):
-    """Everything one run depends on; saved as config.json in the run directory and on the KgpRun node."""
-
-    labels: list[str] = Field(default_factory=list, description="labels to export (empty = all)")
-    rel_types: list[str] = Field(default_factory=list, description="relationship types to learn from (empty = all)")
-    target_rel_types: list[str] = Field(default_factory=list, description="types to predict (empty = all learned)")
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    top_k: int = Field(10, ge=1, description="candidates per head and relation")
-    target_precision: float = Field(0.9, gt=0.0, le=1.0, description="precision on validation of written edges")
-    precision_confidence: float | None = Field(
-        0.75, gt=0.0, lt=1.0,
-        description="a group's threshold must reach target_precision with this confidence (one-sided "
-        "Clopper-Pearson bound on its validation selection), not just in observed precision: on CoDEx-S the "
-        "observed-precision rule gave 0.80 precision on held-out validation folds, 0.75 gave 0.93 (None = "
-        "observed precision)")
-    max_edges: int = Field(10000, ge=0, description="cap on edges written by one run")
-    calibration: Literal["isotonic", "platt"] = "isotonic"
-    valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
-    test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
-    text_links: bool = Field(
-        True, description="also write edges whose tail is named in the head's text (brands, categories), "
-        "re-scored by the model and kept at a threshold chosen on validation text proposals (text_links.py)")
-
-
-def model_name(cfg: TrainConfig) -> str:
-    inputs = "+".join(x for x, on in (("text", cfg.use_text), ("emb", cfg.learned_embeddings)) if on)
-    return f"kgp-{inputs}-{cfg.encoder}{cfg.num_layers}-{cfg.decoder}@{__version__}"
 
 
 # ---- stages ---------------------------------------------------------------------------------------------------
@@ -61,9 +38,6 @@ def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
     Edges the store marks valid/test keep their split. Without any validation edge (a catalog, or a dataset with
     only a train file), a seeded per-relation share of the asserted edges is held out.
     """
-    from dataclasses import replace
-
-    from .learn.splits import assign_splits
 
     if not bool((snapshot.edge_split == SPLIT_VALID).any()):
         snapshot = replace(snapshot, edge_split=torch.full_like(snapshot.edge_split, SPLIT_NONE))
@@ -83,8 +57,6 @@ def featurize(snapshot: Snapshot, settings: Settings, cfg: TrainConfig, progress
 def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: TrainConfig,
                        progress: ProgressFn | None = None):
     """Train on the train split, early-stop on valid; returns (train result, test metrics)."""
-    from .learn.evaluate import rank_metrics
-    from .learn.train import train_link_predictor
 
     result = train_link_predictor(snapshot, text_x, cfg, progress=progress)
     has_test = bool((snapshot.edge_split == SPLIT_TEST).any())
@@ -102,9 +74,6 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     one keeps a product that has its brand from being given a second (see learn/per_relation.py).
     Returns (calibration, report, points): points has each candidate's probability, label and group name.
     """
-    from .learn.calibrate import validation_candidates
-    from .learn.index import train_edges
-    from .learn.per_relation import fit_relation_calibration, group_ids, group_name
 
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
@@ -127,36 +96,15 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     return calibration, report, points
 
 
-def heads_with_edge(triples: torch.Tensor, num_nodes: int, num_relations: int) -> np.ndarray:
-    """Bool [R, N]: node n already is the head of an edge of relation r."""
-    out = np.zeros((num_relations, num_nodes), dtype=bool)
-    out[triples[:, 1].numpy(), triples[:, 0].numpy()] = True
-    return out
-
-
-def domain_heads(snapshot: Snapshot, rel: int) -> torch.Tensor:
-    """Nodes whose type has been seen as the head of this relation: the heads worth proposing tails for."""
-    heads = snapshot.edge_index[0, snapshot.edge_type == rel]
-    types = torch.unique(snapshot.node_type[heads])
-    return torch.nonzero(torch.isin(snapshot.node_type, types)).flatten()
-
-
 def node_states(model, snapshot: Snapshot) -> torch.Tensor:
     """Encoder output over every known fact (all splits): at write time the whole graph is evidence."""
     with torch.no_grad():
         return model.encode(snapshot.edge_index, snapshot.edge_type)
 
 
-def shard_heads(heads: torch.Tensor, shard: int, num_shards: int) -> torch.Tensor:
-    """Heads of one shard: node index modulo the shard count, so every shard gets a similar mix of types."""
-    if not 0 <= shard < num_shards:
-        raise ValueError(f"shard {shard} is outside 0..{num_shards - 1}")
-    return heads[heads % num_shards == shard]
-
-
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
                      shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
-                     progress: ProgressFn | None = None) -> tuple[list[dict], dict]:
+                     progress: ProgressFn | None = None) -> tuple[list[Prediction], dict]:
     """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
 
     z comes from node_states. Shards split the candidate heads; select_predictions merges them. heads: only these
@@ -165,8 +113,6 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     ({group name: {relation, threshold, candidates, at_threshold, counts}}; see probability_histogram), so the
     run report can show how many edges each threshold would write.
     """
-    from .learn.candidates import top_candidates
-    from .learn.per_relation import group_ids, group_name
 
     targets = cfg.target_rel_types or snapshot.rel_names
     has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
@@ -209,10 +155,4 @@ def probability_histogram(probs: np.ndarray, bins: int = HIST_BINS) -> list[int]
     """Counts over equal-width probability bins (probability_bin)."""
     return np.bincount(probability_bin(probs, bins), minlength=bins).tolist()
 
-
-def select_predictions(shards: list[list[dict]], max_edges: int) -> list[dict]:
-    """Merge shard outputs: most probable first (ties broken by ids, so the order is reproducible), capped."""
-    merged = [p for shard in shards for p in shard]
-    merged.sort(key=lambda p: (-p["probability"], -p["score"], p["head"], p["rel_type"], p["tail"]))
-    return merged[:max_edges]
 

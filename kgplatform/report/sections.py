@@ -1,7 +1,6 @@
-"""The sections of report.html (see report.py): HTML helpers and one function per section.
+"""The sections of report.html (see build.py): HTML helpers and one function per section.
 
 Plots are PNGs drawn on matplotlib's Agg canvas (no pyplot global state, no display needed) and inlined as base64.
-Imported only when a report is rendered, so the pipeline steps do not pay matplotlib's import.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .report import at_least, ece_of, precision_curve, reliability_bins
-
+from kgplatform.report.figures import at_least, ece_of, precision_curve, reliability_bins
 
 # ---- HTML pieces -----------------------------------------------------------------------------------------------
 
@@ -62,7 +60,7 @@ def learning_curves(history: list[dict], best_epoch, members: list[dict] | None 
         mrr_ax.plot([h["epoch"] for h in evals], [h["valid_mrr"] for h in evals], marker="o", label=label)
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss per epoch")
     bests = [m["best_epoch"] for m in members] if members else [best_epoch] if best_epoch is not None else []
-    for i, epoch in enumerate(bests):
+    for epoch in bests:
         mrr_ax.axvline(epoch, color="grey", ls=":", label=f"best epoch {epoch}" if len(bests) == 1 else None)
     if bests or len(groups) > 1:
         mrr_ax.legend()
@@ -104,8 +102,8 @@ def reliability(points: dict | None) -> str:
     ax.plot([0, 1], [0, 1], color="grey", ls="--", label="perfect calibration")
     ax.plot([b["mean_p"] for b in used], [b["rate"] for b in used], marker="o", label="observed")
     for b in used:
-        ax.annotate(str(b["count"]), (b["mean_p"], b["rate"]), textcoords="offset points", xytext=(-14 if b["mean_p"] > 0.9 else 4, -10),
-                    fontsize=8)
+        ax.annotate(str(b["count"]), (b["mean_p"], b["rate"]), textcoords="offset points",
+                    xytext=(-14 if b["mean_p"] > 0.9 else 4, -10), fontsize=8)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="calibrated probability (bin mean)", ylabel="observed positive rate",
            title="reliability (labels: candidates per bin)")
     ax.legend(loc="upper left")

@@ -42,11 +42,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import KgpError
-from .ingest import declared_schema
-from .names import check_rel_type
-from .store import GraphStore, run
-from .store.base import chunks
+from kgplatform.errors import KgpError
+from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.schema import declared_schema
+from kgplatform.graph.store import GraphStore, chunks, execute
+from kgplatform.review.analyst import execute_analyst
 
 ACTIONS = {"accept": "accepted", "reject": "rejected"}
 STATUSES = ("proposed", "accepted", "rejected")
@@ -165,7 +165,7 @@ def select_edges(store: GraphStore, selector: Selector) -> list[dict]:
     statement = "review/select_from_head" if selector.head is not None else "review/select_edges"
     edges = []
     for rel_type in _rel_types(store, selector):
-        edges.extend(run(store, statement, selector.params(), read_only=True, rel_type=rel_type))
+        edges.extend(execute(store, statement, selector.params(), read_only=True, rel_type=rel_type))
     return edges
 
 
@@ -185,7 +185,7 @@ def review_edges(store: GraphStore, selector: Selector, action: str, by: str | N
                 "status": status, "action": action, "by": by, "review_id": review_id})
         for rel_type, rows in sorted(by_type.items()):
             for batch in chunks(rows, APPLY_BATCH):
-                for r in run(store, "review/apply", {"rows": batch}, rel_type=rel_type):
+                for r in execute(store, "review/apply", {"rows": batch}, rel_type=rel_type):
                     changed_keys.add((r["head"], rel_type, r["tail"], r["run_id"]))
 
     def key(e: dict) -> tuple:
@@ -211,11 +211,9 @@ def list_proposed(store: GraphStore, *, rel_type: str | None = None, run_id: str
                   min_probability: float = 0.0, limit: int = 100) -> list[dict]:
     """Predicted edges still 'proposed', most probable first: [{head, head_name, rel_type, tail, tail_name,
     probability, score, run_id, model, evidence}]."""
-    from .analyst import run_analyst
-
     if rel_type is not None:
         check_rel_type(rel_type)
-    return run_analyst(store, "proposed_edges", rel_type=rel_type, run_id=run_id,
+    return execute_analyst(store, "proposed_edges", rel_type=rel_type, run_id=run_id,
                        min_probability=min_probability, limit=limit)
 
 
@@ -223,4 +221,4 @@ def review_log(store: GraphStore, *, run_id: str | None = None, limit: int = 100
     """The audit trail, newest first (one row per changed edge)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise KgpError(f"review log: limit must be a positive integer, got {limit!r}")
-    return run(store, "review/log", {"run_id": run_id, "limit": limit}, read_only=True)
+    return execute(store, "review/log", {"run_id": run_id, "limit": limit}, read_only=True)

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import cypher_files
-from .errors import KgpError
+from kgplatform.errors import KgpError
+from kgplatform.graph import cypher_files
 
 TYPES = ("string", "int", "float", "bool", "list", "map", "any")
 _DECL = re.compile(r"^@param\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<type>[a-z]+)"
@@ -126,7 +126,7 @@ def analyst_queries() -> list[str]:
     return cypher_files.statement_names("analyst")
 
 
-def run_analyst(store, name: str, **params: Any) -> list[dict]:
+def execute_analyst(store, name: str, **params: Any) -> list[dict]:
     """Run one library query read-only; `name` may omit the 'analyst/' prefix."""
     if "/" not in name:
         name = f"analyst/{name}"

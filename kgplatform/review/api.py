@@ -1,5 +1,5 @@
 """The review page (`kgp serve`): predicted edges with their evidence, a graph of each edge's neighbourhood, and
-accept / reject buttons that call kgplatform/review.py.
+accept / reject buttons that call kgplatform/review/actions.py.
 
 Security:
 
@@ -28,10 +28,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from .errors import KgpError, StoreError
-from .names import check_rel_type
-from .settings import Settings
-from .store import GraphStore, run
+from kgplatform.errors import KgpError, StoreError
+from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.store import GraphStore, execute, open_store
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.review.actions import Selector, review_edges
+from kgplatform.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "kgp_review"
@@ -71,9 +73,10 @@ class ExplanationCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, run_id: str, head: str, rel_type: str, tail: str) -> dict | None:
-        if not run_id or "/" in run_id or run_id.startswith("."):
+        try:
+            path = RunDir.of(self.runs_dir, run_id).file(RunDir.EXPLANATIONS)
+        except KgpError:  # not a run id: no file to look for
             return None
-        path = self.runs_dir / run_id / "explanations.jsonl"
         try:
             mtime = path.stat().st_mtime
         except OSError:
@@ -105,8 +108,6 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
     def get_store() -> GraphStore:
         with lock:
             if state["store"] is None:
-                from .store import open_store
-
                 state["store"] = open_store(settings)
             return state["store"]
 
@@ -150,7 +151,7 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
     @app.get("/api/facets", dependencies=[Depends(require_token)])
     def facets():
         """Relationship types, runs and statuses of the predicted edges, with counts: the filter choices."""
-        rows = run(get_store(), "web/facets", read_only=True)
+        rows = execute(get_store(), "web/facets", read_only=True)
         out: dict[str, dict[str, int]] = {"rel_types": {}, "runs": {}, "statuses": {}}
         for r in rows:
             for key, value in (("rel_types", r["rel_type"]), ("runs", r["run_id"]), ("statuses", r["status"])):
@@ -168,15 +169,15 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
             check_rel_type(rel_type)
         params = {"status": status, "rel_type": rel_type or None, "run_id": run_id or None}
         store = get_store()
-        total = run(store, "web/count_edges", params, read_only=True)[0]["total"]
-        rows = run(store, "web/edges_page", {**params, "offset": offset, "limit": limit}, read_only=True)
+        total = execute(store, "web/count_edges", params, read_only=True)[0]["total"]
+        rows = execute(store, "web/edges_page", {**params, "offset": offset, "limit": limit}, read_only=True)
         return {"total": total, "offset": offset, "limit": limit, "edges": rows}
 
     @app.get("/api/edge", dependencies=[Depends(require_token)])
     def edge(head: str, rel_type: str, tail: str, run_id: str):
         """One predicted edge, its neighbourhood graph and its full explanation (from the run directory)."""
         store = get_store()
-        found = run(store, "web/edge", {"head": head, "tail": tail, "run_id": run_id}, read_only=True,
+        found = execute(store, "web/edge", {"head": head, "tail": tail, "run_id": run_id}, read_only=True,
                     rel_type=check_rel_type(rel_type))
         if not found:
             raise HTTPException(404, f"no predicted edge ({head})-[:{rel_type}]->({tail}) of run {run_id}")
@@ -187,8 +188,6 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
     @app.post("/api/review", dependencies=[Depends(require_token)])
     def review(body: ReviewRequest):
         """Accept or reject one edge through kgplatform.review (audit trail included)."""
-        from .review import Selector, review_edges
-
         selector = Selector(head=body.head, rel_type=check_rel_type(body.rel_type), tail=body.tail,
                             run_id=body.run_id)
         report = review_edges(get_store(), selector, body.action, body.by or reviewer)
@@ -218,7 +217,7 @@ def neighbourhood(store: GraphStore, edge: dict, explanation: dict | None) -> di
     add_node(edge["head"], edge["head_name"], edge["head_labels"], "head")
     add_node(edge["tail"], edge["tail_name"], edge["tail_labels"], "tail")
     for end in (edge["head"], edge["tail"]):
-        for r in run(store, "web/neighbours", {"id": end, "limit": NEIGHBOURS_PER_END}, read_only=True):
+        for r in execute(store, "web/neighbours", {"id": end, "limit": NEIGHBOURS_PER_END}, read_only=True):
             add_node(r["id"], r["name"], r["labels"])
             rels.setdefault((r["source"], r["rel_type"], r["target"]),
                             {"source": r["source"], "target": r["target"], "rel_type": r["rel_type"],

@@ -6,15 +6,13 @@ import functools
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import KgpError
-
-Progress = Callable[[str, int, int], None]
+from kgplatform.errors import KgpError
+from kgplatform.progress import ProgressFn
 
 
 def model_fingerprint(model_path: str) -> str:
@@ -79,7 +77,7 @@ def load_encoder(model_path: str):
 
 
 def encode_texts(texts: list[str], model_path: str, cache_dir: Path, *, batch_size: int = 128,
-                 progress: Progress | None = None, stats: dict | None = None) -> torch.Tensor:
+                 progress: ProgressFn | None = None, stats: dict | None = None) -> torch.Tensor:
     """L2-normalised embeddings [len(texts), dim]; only texts missing from the cache are encoded."""
     cache = EmbeddingCache(cache_dir, model_fingerprint(model_path))
     try:

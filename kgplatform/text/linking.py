@@ -24,92 +24,17 @@ Pure functions over a Snapshot (no store, no disk):
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 
-from .snapshot import Snapshot
+from kgplatform.learn.calibrate import threshold_for_precision
+from kgplatform.snapshot import Snapshot
+from kgplatform.textnorm import MAX_TEXT_CHARS, MIN_CHARS, name_entry, name_of, normalize_with_offsets
 
 METHOD_TEXT, METHOD_FUZZY = "text", "text-embedding"
-MIN_CHARS = 3
 MIN_SUPPORT, MIN_NAME_PRECISION = 3, 0.5  # see relation_matcher
-ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # str.isalnum() on ASCII
-MAX_TEXT_CHARS = 20000  # a product text longer than this is matched on its first MAX_TEXT_CHARS characters
-
-# Names that are only these words are too common to mark a mention (a brand called "The" or "Gift", a category
-# called "Other"). Kept short on purpose: domain words ("magazine", "card") stay, so "Gift Cards" is still matched.
-COMMON_WORDS = frozenset("""
-a an and are as at be by for from has have in is it its of on or that the this to was with you your our we
-new all more other others one two three misc miscellaneous general none unknown na n a not available
-""".split())
-
-
-def name_of(node_text: str) -> str:
-    """A node's name: its text before the first '. ' (export.node_text writes 'name. description')."""
-    cut = node_text.find(". ")
-    return node_text if cut < 0 else node_text[:cut]
-
-
-def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
-    """(normalised text, offset into ``text`` of each normalised character).
-
-    NFKC per character, lower case, runs of anything not alphanumeric collapsed into one space; no leading or
-    trailing space. A character whose lower case is longer (e.g. 'İ') maps all of its characters to one offset.
-    ASCII text (NFKC leaves it as it is) takes a regex fast path with the same result.
-    """
-    out: list[str] = []
-    offsets: list[int] = []
-    if text.isascii():
-        end = 0  # the previous word's end: the first character of the separators before this word
-        for m in ASCII_WORD.finditer(text):
-            if out:
-                out.append(" ")
-                offsets.append(end)
-            out.append(m.group().lower())
-            end = m.end()
-            offsets.extend(range(m.start(), end))
-        return "".join(out), offsets
-    for i, ch in enumerate(text):
-        folded = unicodedata.normalize("NFKC", ch).lower()
-        for c in folded:
-            if c.isalnum():
-                out.append(c)
-                offsets.append(i)
-            elif out and out[-1] != " ":
-                out.append(" ")
-                offsets.append(i)
-    if out and out[-1] == " ":
-        out.pop()
-        offsets.pop()
-    return "".join(out), offsets
-
-
-def normalize(text: str) -> str:
-    return normalize_with_offsets(text)[0]
-
-
-@lru_cache(maxsize=1 << 17)
-def name_entry(name: str, min_chars: int = MIN_CHARS) -> tuple[str, str | None]:
-    """(normalised name, name_rejection of it), memoised: the pipeline builds a matcher per relation and call,
-    and where relations share one range (wn18rr: 41k synsets) the same names would be normalised each time."""
-    norm = normalize(name)
-    return norm, name_rejection(norm, min_chars)
-
-
-def name_rejection(normalized: str, min_chars: int = MIN_CHARS) -> str | None:
-    """Why a normalised name cannot be matched in free text, or None when it can."""
-    if len(normalized.replace(" ", "")) < min_chars:
-        return "too short"
-    tokens = normalized.split()
-    if all(t.isdigit() for t in tokens):
-        return "only digits"
-    if all(t in COMMON_WORDS for t in tokens):
-        return "only common words"
-    return None
 
 
 @dataclass
@@ -316,8 +241,6 @@ def fuzzy_links(snapshot: Snapshot, rel_type: str, heads: torch.Tensor, head_x: 
 def choose_fuzzy_threshold(cosines, labels, target_precision: float,
                            confidence: float | None = None) -> float | None:
     """Lowest cosine whose selection reaches ``target_precision`` on the given (validation) rows, or None."""
-    from .learn.calibrate import threshold_for_precision
-
     return threshold_for_precision(cosines, labels, target_precision, confidence)
 
 
@@ -335,7 +258,7 @@ def text_predictions(snapshot: Snapshot, rows: list[dict], scores, probabilities
     """Text candidates re-scored by the link predictor -> the rows write_predictions takes (with method='text'):
     {head, rel_type, tail, score, probability, evidence} in domain ids, for those whose calibrated probability
     reaches ``threshold`` (None: none), most probable first. scores/probabilities: the model's raw score and
-    calibrated probability of each row (bench_entities.model_probabilities computes both ways of checking)."""
+    calibrated probability of each row (bench.entities.model_probabilities computes both ways of checking)."""
     if threshold is None:
         return []
     out = [{"head": snapshot.node_ids[r["head"]], "rel_type": r["rel"], "tail": snapshot.node_ids[r["tail"]],

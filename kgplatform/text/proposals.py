@@ -1,12 +1,12 @@
 """Text-proposed edges for the pipeline: brands and categories named in a head's text, checked by the model.
 
-The rule (a pure stage, like pipeline.py; run_steps.py does the I/O):
+The rule (a pure stage, like pipeline/stages.py; pipeline/steps.py does the I/O):
 
-1. **Proposals.** For each target relation, entity_linking.relation_matcher builds one Aho-Corasick matcher over
+1. **Proposals.** For each target relation, text.linking.relation_matcher builds one Aho-Corasick matcher over
    the names of the relation's range nodes (shared and unreliable names resolved with the known edges), and
-   entity_linking.propose_text_links proposes (head, tail) for every tail named in a head's text. Proposals that
+   text.linking.propose_text_links proposes (head, tail) for every tail named in a head's text. Proposals that
    are known edges or already predicted (snapshot.excluded) are dropped.
-2. **Calibration on validation** (``fit_text_calibration``), as pipeline.calibrate does for the model's
+2. **Calibration on validation** (``fit_text_calibration``), as pipeline.stages.calibrate does for the model's
    candidates: train edges are known (node states from train edges, matcher resolved with train edges), the
    proposals are made for the heads that have a held-out validation edge of the relation, each is scored by the
    link predictor (its raw score for that tail), and it is positive when it is a held-out (valid or test) edge.
@@ -20,7 +20,7 @@ The rule (a pure stage, like pipeline.py; run_steps.py does the I/O):
    mention (span and offsets in the head's text) as evidence.
 4. **Merge** (``merge_text_and_model``): one row per (head, rel_type, tail). An edge both the model and the
    text select keeps the model's score and probability and gets method 'text+gnn' and the mention; the mention
-   is kept in ``mention`` so that run_steps.explain_step puts it in front of the explanation it writes.
+   is kept in ``mention`` so that pipeline.steps.explain_step puts it in front of the explanation it writes.
 
 A graph without usable names (or with text_links off) proposes nothing: no calibration, no text edges.
 """
@@ -30,9 +30,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import entity_linking as el
-from .pipeline import PipelineConfig, domain_heads, heads_with_edge, select_predictions, shard_heads
-from .snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.learn.candidates import domain_heads, heads_with_edge, shard_heads
+from kgplatform.learn.index import train_edges
+from kgplatform.learn.per_relation import fit_relation_calibration, group_ids, group_name
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.predictions import Prediction, select_predictions
+from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.text import linking as el
 
 METHOD_TEXT, METHOD_BOTH = "text", "text+gnn"
 # Mentions are fewer than top-k candidates (one per named tail, not k per head), so a relation's validation
@@ -58,7 +62,6 @@ def model_scores(model, z: torch.Tensor, snapshot: Snapshot, rows: list[dict]) -
 
 def row_groups(snapshot: Snapshot, rows: list[dict], has_edge: np.ndarray) -> np.ndarray:
     """Calibration group of each row: learn.per_relation.group_ids (relation, head already has an edge of it)."""
-    from .learn.per_relation import group_ids
 
     rels = np.array([snapshot.rel_names.index(r["rel"]) for r in rows], dtype=np.int64)
     heads = np.array([r["head"] for r in rows], dtype=np.int64)
@@ -72,8 +75,6 @@ def fit_text_calibration(model, snapshot: Snapshot, cfg: PipelineConfig):
     per-group figures of fit_relation_calibration, and per relation the matcher's names, the proposals
     (candidates), the right ones (positives) and the threshold of each head bucket.
     """
-    from .learn.index import train_edges
-    from .learn.per_relation import fit_relation_calibration, group_name
 
     report: dict = {"enabled": cfg.text_links, "per_relation": {}}
     if not cfg.text_links:
@@ -116,7 +117,7 @@ def fit_text_calibration(model, snapshot: Snapshot, cfg: PipelineConfig):
 
 def score_text_links(model, z: torch.Tensor, snapshot: Snapshot, text_calibration, cfg: PipelineConfig, *,
                      shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
-                     matchers: dict | None = None) -> list[dict]:
+                     matchers: dict | None = None) -> list[Prediction]:
     """Text proposals of this shard's heads that reach their group's threshold, as write_predictions rows
     {head, rel_type, tail, score, probability, method='text', evidence, mention} (domain ids), most probable
     first. z: pipeline.node_states (all edges). heads: only these nodes (as pipeline.score_candidates).
@@ -161,7 +162,8 @@ def score_text_links(model, z: torch.Tensor, snapshot: Snapshot, text_calibratio
     return select_predictions([out], len(out))
 
 
-def merge_text_and_model(model_rows: list[dict], text_rows: list[dict], max_edges: int | None = None) -> list[dict]:
+def merge_text_and_model(model_rows: list[Prediction], text_rows: list[Prediction],
+                         max_edges: int | None = None) -> list[Prediction]:
     """One row per (head, rel_type, tail), most probable first (select_predictions' order), capped at max_edges.
 
     An edge in both keeps the model row's score and probability, with method 'text+gnn' and the text row's
@@ -179,7 +181,7 @@ def merge_text_and_model(model_rows: list[dict], text_rows: list[dict], max_edge
     return select_predictions([rows], len(rows) if max_edges is None else max_edges)
 
 
-def method_counts(predictions: list[dict]) -> dict:
+def method_counts(predictions: list[Prediction]) -> dict:
     """The run's counts by provenance: edges per method (rows without one get write-back's default, 'text+gnn'),
     and how many of the 'text+gnn' ones the text named too (model and text agree)."""
     per_method: dict[str, int] = {}

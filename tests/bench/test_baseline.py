@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from kgplatform.bench_baseline import PykeenScorer, build, run_baseline
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.export import export_snapshot
-from kgplatform.ingest import ingest_path
+from kgplatform.bench.baseline import PykeenScorer, build, run_baseline
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.export import export_snapshot
+from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.evaluate import rank_metrics
-from kgplatform.pipeline import PipelineConfig, prepare_splits
-from tests.conftest import require_dataset
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.stages import prepare_splits
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID
+from tests.support.env import require_dataset
 
 pytest.importorskip("pykeen", reason="the bench extra (pip install -e .[bench]) is not installed")
 
 
 @pytest.fixture(scope="module")
 def snapshot(base_settings, tmp_path_factory):
-    from kgplatform.store import open_store
+    from kgplatform.graph.store import open_store
 
     store = open_store(base_settings, graph="t_baseline")
     folder = tmp_path_factory.mktemp("catalog")
@@ -48,7 +49,7 @@ def test_our_filtered_ranks_of_a_pykeen_model_equal_pykeen_own(snapshot, name):
 
 @pytest.fixture(scope="module")
 def giftcards(base_settings):
-    from kgplatform.store import open_store
+    from kgplatform.graph.store import open_store
 
     store = open_store(base_settings, graph="t_baseline_giftcards")
     ingest_path(store, require_dataset("amazon-giftcards-2018"))

@@ -1,4 +1,4 @@
-"""Triple classification and held-out calibration of the bench (kgplatform/bench_classify.py).
+"""Triple classification and held-out calibration of the bench (kgplatform/bench/classify.py).
 
 Hand-made tensors for the pure functions, then one run on the real CoDEx-S data through the embedded store.
 """
@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgplatform.bench import render_markdown, write_back_decisions
-from kgplatform.bench_classify import (
+from kgplatform.bench.classify import (
     best_threshold,
     calibration_on_candidates,
     fit_thresholds,
@@ -21,6 +20,7 @@ from kgplatform.bench_classify import (
     reciprocal_scores,
     triple_classification,
 )
+from kgplatform.bench.linkpred import render_markdown, write_back_decisions
 from kgplatform.errors import InputError
 from kgplatform.learn.calibrate import (
     Calibrator,
@@ -31,7 +31,7 @@ from kgplatform.learn.calibrate import (
 )
 from kgplatform.learn.per_relation import RelationCalibration
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-from tests.conftest import require_dataset
+from tests.support.env import require_dataset
 
 
 def brute_force_accuracy(scores, labels) -> float:
@@ -232,11 +232,11 @@ def test_write_back_table_marks_targets():
 
 @pytest.fixture(scope="module")
 def codex(base_settings):
-    from kgplatform.export import export_snapshot
-    from kgplatform.ingest import ingest_path
+    from kgplatform.graph.export import export_snapshot
+    from kgplatform.graph.store import open_store
+    from kgplatform.ingest.load import ingest_path
     from kgplatform.learn.config import TrainConfig
     from kgplatform.learn.train import train_link_predictor
-    from kgplatform.store import open_store
 
     folder = require_dataset("codex-s")
     store = open_store(base_settings, graph="t_classify_codex")

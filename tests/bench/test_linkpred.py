@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kgplatform.bench import ABLATIONS, render_markdown, run_linkpred
-from tests.conftest import require_dataset
+from kgplatform.bench.linkpred import ABLATIONS, render_markdown, run_linkpred
+from tests.support.env import require_dataset
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_a_bad_train_config_file_is_refused_by_name_before_any_work(tmp_path):
 
 
 def test_options_left_at_their_defaults_keep_the_config_files_settings(tmp_path):
-    from kgplatform.cli_bench import bench_overrides
+    from kgplatform.cli.bench import bench_overrides
     from kgplatform.learn.config import load_train_config
 
     path = tmp_path / "codex-s.json"

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from kgplatform.demo_catalog import PRODUCT_LINKS, generate_catalog, write_dataset
+from kgplatform.demo.catalog import PRODUCT_LINKS, generate_catalog, write_dataset
 
 ENDPOINT_TYPES = {
     "HAS_BRAND": ("Product", "Brand"),

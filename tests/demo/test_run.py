@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kgplatform.demo import run_demo
-from kgplatform.store import open_store
+from kgplatform.demo.run import run_demo
+from kgplatform.graph.store import open_store
 
 PROVENANCE = ["predicted", "score", "probability", "status", "run_id", "model", "created_at", "method", "evidence"]
 

@@ -1,9 +1,7 @@
-"""Explanations of predicted edges (kgplatform/explain.py): paths against a brute-force search, rule confidences
+"""Explanations of predicted edges (kgplatform/explain/): paths against a brute-force search, rule confidences
 against a brute-force count, mentions, the stored summary, and `kgp explain` on a run directory.
 
-`make_run` builds a real run without training: a catalog is ingested into FalkorDB, exported, some held-back true
-links become the run's predictions, and the write-back's explain step gives them evidence before they are written.
-The review page's tests use it too.
+Real runs come from tests/support/runs.make_run (no training).
 """
 
 from __future__ import annotations
@@ -14,21 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.explain import MAX_SUMMARY, Explainer, explanation_stats, mentions, node_name, summarize
-from kgplatform.explain_paths import Adjacency, RuleMiner, find_paths
-from kgplatform.export import export_snapshot
-from kgplatform.ingest import ingest_path
-from kgplatform.pipeline import PipelineConfig, prepare_splits
-from kgplatform.run_steps import explain_step, load_explainer
-from kgplatform.runs import new_run_id, record_run, run_dir
+from kgplatform.demo.catalog import generate_catalog
+from kgplatform.explain.explainer import MAX_SUMMARY, Explainer, explanation_stats, mentions, node_name, summarize
+from kgplatform.explain.paths import Adjacency, RuleMiner, find_paths
+from kgplatform.graph.store import open_store
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.steps import load_explainer
 from kgplatform.snapshot import Snapshot
-from kgplatform.store import open_store
-from kgplatform.writeback import write_predictions
-from tests.conftest import run_kgp
-
-MODEL = "kgp-test@0"
-
+from tests.support.env import run_kgp
+from tests.support.runs import make_run
 
 # ---- a small random graph, searched by brute force ------------------------------------------------------------------
 
@@ -150,39 +142,6 @@ def test_mentions_whole_name_then_words():
 
 # ---- a real run's explanations -------------------------------------------------------------------------------------
 
-def make_run(store, settings, catalog, tmp_path, *, per_type: int = 4, rename: dict | None = None) -> dict:
-    """Ingest the catalog, export it, and write some held-back true links as a run with explained evidence.
-
-    rename: {node id: new name}, applied in the store before the export (e.g. hostile names).
-    Returns {run_id, run_dir, predictions, explain (the metrics figures)}.
-    """
-    folder = tmp_path / "catalog"
-    write_dataset(catalog, folder)
-    ingest_path(store, folder)
-    for node_id, name in (rename or {}).items():
-        store.query("MATCH (n:Entity {id: $id}) SET n.name = $name", {"id": node_id, "name": name})
-    snapshot = prepare_splits(export_snapshot(store), PipelineConfig())
-    run_id = new_run_id()
-    out = run_dir(settings.runs_dir, run_id)
-    snapshot.save(out / "snapshot.pt")
-    torch.save(torch.nn.functional.normalize(torch.randn(snapshot.num_nodes, 16,
-                                                         generator=torch.Generator().manual_seed(0)), dim=1),
-               out / "features.pt")
-    chosen: dict[str, list] = {}
-    for h, r, t in sorted(catalog.held_back):
-        if len(chosen.setdefault(r, [])) < per_type:
-            chosen[r].append((h, r, t))
-    predictions = [{"head": h, "rel_type": r, "tail": t, "score": 5.0 - i / 10, "probability": 0.99 - i / 100}
-                   for i, (h, r, t) in enumerate(e for edges in chosen.values() for e in edges)]
-    figures = explain_step(out, predictions)
-    assert "error" not in figures, figures
-    (out / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
-    record_run(store, run_id=run_id, model=MODEL, config={}, metrics={"explanations": figures}, counts={},
-               status="completed", snapshot_hash=snapshot.content_hash(), method="text+gnn")
-    write_predictions(store, predictions, run_id=run_id, model=MODEL, method="text+gnn")
-    return {"run_id": run_id, "run_dir": out, "predictions": predictions, "explain": figures}
-
-
 @pytest.fixture(scope="module")
 def explained(base_settings, tmp_path_factory):
     settings = base_settings.model_copy(update={"graph": "t_explain"})
@@ -213,7 +172,7 @@ def test_write_back_stores_evidence_and_explanation_figures(explained):
 
 def test_explanations_rank_paths_by_rule_confidence_and_find_linked_neighbours(explained):
     _, _, run = explained
-    explainer = load_explainer(run["run_dir"])
+    explainer = load_explainer(RunDir(run["run_dir"]))
     for p in run["predictions"]:
         e = explainer.explain(p["head"], p["rel_type"], p["tail"])
         confidences = [x["confidence"] for x in e["paths"]]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.env import REPO
+
 LINT_DIR = REPO / "tools" / "cypher-lint"
 LINT = LINT_DIR / "lint.mjs"
 CYPHER_DIR = REPO / "cypher"

@@ -9,13 +9,13 @@ import warnings
 
 import pytest
 
-from kgplatform.export import export_snapshot
-from kgplatform.ingest import ingest_path
-from kgplatform.runs import record_run, retract_run
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.runs import record_run, retract_run
+from kgplatform.graph.store import open_store
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.ingest.load import ingest_path
 from kgplatform.settings import Settings
-from kgplatform.store import open_store
-from kgplatform.writeback import write_predictions
-from tests.test_writeback import CATALOG, PREDICTIONS
+from tests.support.graphs import CATALOG, PREDICTIONS
 
 SKIP_REASON = ("NEO4J_URI is not set: the live-Neo4j tests were SKIPPED. Neo4j correctness is covered here only by "
                "Neo4j's own linter over every .cypher file; run `docker compose up -d neo4j` and set NEO4J_URI, "

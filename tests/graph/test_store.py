@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kgplatform import cypher_files
 from kgplatform.errors import KgpError, SchemaError, StoreError
+from kgplatform.graph import cypher_files
+from kgplatform.graph.store import embedded_server, execute, open_store
 from kgplatform.settings import Settings
-from kgplatform.store import embedded_server, open_store, run
-from tests.conftest import free_port
+from tests.support.env import free_port
 
 
 def test_stop_then_start_loses_nothing(tmp_path):
@@ -54,13 +54,13 @@ def test_statement_names_are_validated():
 def test_rel_type_injection_never_reaches_cypher(store, evil):
     store.query("CREATE (:Entity {id: 'a'})-[:HAS_BRAND]->(:Entity {id: 'b'})")
     with pytest.raises(SchemaError):
-        run(store, "runs/retract_batch", {"run_id": "r", "batch": 10, "include_accepted": True}, rel_type=evil)
+        execute(store, "runs/retract_batch", {"run_id": "r", "batch": 10, "include_accepted": True}, rel_type=evil)
     assert store.query("MATCH ()-[r]->() RETURN count(r) AS n") == [{"n": 1}]
 
 
 def test_label_injection_never_reaches_cypher(store):
     with pytest.raises(SchemaError):
-        run(store, "ingest/merge_entities", {"rows": [{"id": "x", "name": "", "description": "", "type": ""}]},
+        execute(store, "ingest/merge_entities", {"rows": [{"id": "x", "name": "", "description": "", "type": ""}]},
             label="Product`) DETACH DELETE n //")
     assert store.query("MATCH (n) RETURN count(n) AS n") == [{"n": 0}]
 

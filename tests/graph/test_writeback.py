@@ -7,26 +7,12 @@ import json
 import pytest
 
 from kgplatform.errors import SchemaError
-from kgplatform.export import export_snapshot
-from kgplatform.ingest import ingest_path
-from kgplatform.runs import record_run, retract_run, show_run
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.runs import record_run, retract_run, show_run
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.ingest.load import ingest_path
 from kgplatform.snapshot import SPLIT_NONE
-from kgplatform.writeback import write_predictions
-
-CATALOG = [
-    {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
-    {"kind": "category", "id": "c:1", "name": "Audio"},
-    {"kind": "product", "id": "p:1", "name": "Sonique Buds", "brand": "b:1", "category": "c:1"},
-    {"kind": "product", "id": "p:2", "name": "Sonique Cable", "category": "c:1"},
-    {"kind": "product", "id": "p:3", "name": "Kettlo Kettle", "brand": "b:2"},
-    {"kind": "relation", "head": "p:1", "type": "BOUGHT_TOGETHER", "tail": "p:2"},
-]
-PREDICTIONS = [
-    {"head": "p:2", "rel_type": "HAS_BRAND", "tail": "b:1", "score": 3.2, "probability": 0.94, "evidence": "x"},
-    {"head": "p:3", "rel_type": "IN_CATEGORY", "tail": "c:1", "score": 1.1, "probability": 0.91, "evidence": "y"},
-    # already asserted: write-back must not touch the asserted one
-    {"head": "p:1", "rel_type": "HAS_BRAND", "tail": "b:1", "score": 5.0, "probability": 0.99, "evidence": "z"},
-]
+from tests.support.graphs import CATALOG, PREDICTIONS
 
 
 @pytest.fixture
@@ -127,8 +113,8 @@ def test_writeback_refuses_undeclared_and_hostile_types(loaded):
 
 def test_pipeline_on_an_empty_graph_says_what_to_do(store, settings):
     from kgplatform.errors import KgpError
-    from kgplatform.pipeline import PipelineConfig
-    from kgplatform.run_steps import run_pipeline
+    from kgplatform.pipeline.config import PipelineConfig
+    from kgplatform.pipeline.steps import run_pipeline
 
     with pytest.raises(KgpError, match="no asserted relationships to learn from; load data with `kgp ingest"):
         run_pipeline(store, settings, PipelineConfig())

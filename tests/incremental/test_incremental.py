@@ -13,18 +13,17 @@ from collections import Counter
 
 import pytest
 
-from kgplatform import incremental
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.drift import drift_decision
-from kgplatform.ingest import ingest_path
-from kgplatform.ingest.load import load_graph
+from kgplatform.bench.worker_process import WorkerProcess
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.store import open_store
+from kgplatform.incremental import steps as incremental
+from kgplatform.incremental.drift import drift_decision
+from kgplatform.ingest.load import ingest_path, load_graph
 from kgplatform.ingest.records import EntityRow, ParsedGraph, TripleRow
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig
-from kgplatform.run_steps import run_pipeline
-from kgplatform.store import open_store
-from tests.test_jobs import flush_broker, job_env
-from workers.process import WorkerProcess
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import run_pipeline
+from tests.support.brokers import flush_broker, job_env
 
 NEW = 40  # products kept out of the base graph, inserted by the tests a few at a time
 
@@ -95,12 +94,14 @@ def test_ingest_stamps_nodes_and_links_and_an_unchanged_reingest_keeps_them(stor
 
     time.sleep(0.01)
     ingest_path(store, tmp_path)  # the same data again: nothing changed, nothing re-stamped
-    again = {r["id"]: r for r in store.query("MATCH (n:Entity) RETURN n.id AS id, n.created_at AS c, n.updated_at AS u")}
+    again = {r["id"]: r
+             for r in store.query("MATCH (n:Entity) RETURN n.id AS id, n.created_at AS c, n.updated_at AS u")}
     assert again == before
 
     product = next(e for e in catalog.entities if e.type == "Product")
     load_graph(store, ParsedGraph([EntityRow(product.id, "Product", "Product", product.name, "now in blue")]))
-    changed = store.query("MATCH (n:Entity {id: $id}) RETURN n.created_at AS c, n.updated_at AS u", {"id": product.id})[0]
+    changed = store.query("MATCH (n:Entity {id: $id}) RETURN n.created_at AS c, n.updated_at AS u",
+                          {"id": product.id})[0]
     assert changed["c"] == before[product.id]["c"] and changed["u"] > before[product.id]["u"]
 
 

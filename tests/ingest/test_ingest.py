@@ -7,9 +7,9 @@ import json
 import pytest
 
 from kgplatform.errors import InputError
-from kgplatform.ingest import ingest_path, parse_source
-from kgplatform.store import run
-from tests.conftest import require_dataset
+from kgplatform.graph.store import execute
+from kgplatform.ingest.load import ingest_path, parse_source
+from tests.support.env import require_dataset
 
 
 def write_dataset(folder, entities, train, extra=None):
@@ -27,7 +27,7 @@ TRAIN = [("p1", "HAS_BRAND", "b1"), ("p2", "HAS_BRAND", "b1"), ("p1", "BOUGHT_TO
 
 
 def counts(store):
-    rows = run(store, "ingest/count_graph", read_only=True)
+    rows = execute(store, "ingest/count_graph", read_only=True)
     return rows[0]["nodes"], rows[0]["asserted_relationships"]
 
 

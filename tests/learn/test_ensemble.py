@@ -8,24 +8,8 @@ import torch
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.ensemble import merge_members
 from kgplatform.learn.index import train_edges
-from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.model import LinkPredictor
-from tests.test_learn import tiny_snapshot
-
-TEXTS = ["anna. lives in paris", "bob. knows anna", "carl", "dora", "paris. a city", "rome", "oslo"]
-
-
-def tiny_text_x(snap) -> torch.Tensor:
-    return torch.nn.functional.normalize(torch.randn(snap.num_nodes, 12, generator=torch.Generator().manual_seed(1)))
-
-
-def random_member(snap, cfg, text_x, seed: int) -> LinkPredictor:
-    torch.manual_seed(seed)
-    model = LinkPredictor(snap.num_nodes, snap.num_relations, cfg, text_x, mention_pairs(TEXTS))
-    with torch.no_grad():  # move every parameter off its initial value, so members differ everywhere
-        for p in model.parameters():
-            p.add_(torch.randn_like(p))
-    return model.eval()
+from tests.support.snapshots import random_member, tiny_snapshot, tiny_text_x
 
 
 @pytest.mark.parametrize("decoder", ["complex", "distmult"])
@@ -37,7 +21,8 @@ def test_merged_model_scores_the_mean_of_its_members(decoder, with_text):
     members = [random_member(snap, cfg, text_x, seed) for seed in range(3)]
     members[1].has_embedding[2] = False
     merged = merge_members(members)
-    assert merged.cfg.dim == 8 and merged.cfg.ensemble_members == 3 and merged.node_emb.weight.shape == (snap.num_nodes, 24)
+    assert (merged.cfg.dim == 8 and merged.cfg.ensemble_members == 3
+            and merged.node_emb.weight.shape == (snap.num_nodes, 24))
     assert not merged.has_embedding[2] and int(merged.has_embedding.sum()) == snap.num_nodes - 1
     for m in members:  # a node one member may not use is scored by text and edges only in the merged model
         m.has_embedding[2] = False
@@ -47,7 +32,7 @@ def test_merged_model_scores_the_mean_of_its_members(decoder, with_text):
     got = merged.score_tails(merged.encode(*edges), h, r)
     assert torch.allclose(got, expected, atol=1e-4)
     rebuilt = LinkPredictor(snap.num_nodes, snap.num_relations, merged.cfg, text_x if with_text else None)
-    rebuilt.load_state_dict(merged.state_dict())  # as run_steps.load_model does, from the run's saved config
+    rebuilt.load_state_dict(merged.state_dict())  # as pipeline.steps.load_model does, from the run's saved config
     assert torch.allclose(rebuilt.eval().score_tails(rebuilt.encode(*edges), h, r), expected, atol=1e-4)
     t = torch.tensor([4, 0, 3, 1])
     pair = torch.stack([m.score_triples(m.encode(*edges), h, r, t) for m in members]).mean(0)
@@ -73,7 +58,7 @@ def test_only_models_without_message_passing_or_distances_merge():
 
 def test_an_ensemble_trains_its_members_on_their_seeds_and_merges_them():
     from kgplatform.learn.train import train_link_predictor
-    from tests.test_learn import load_tsv_snapshot
+    from tests.support.snapshots import load_tsv_snapshot
 
     snap = load_tsv_snapshot("amazon-giftcards-2018")
     single = TrainConfig(use_text=False, encoder="none", dim=32, epochs=3, eval_every=3, batch_size=512, lr=0.02)

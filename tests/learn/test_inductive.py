@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from kgplatform.bench_inductive import (
+from kgplatform.bench.inductive import (
     CHANCE,
-    ROW_FIELDS,
     ONE_EDGE,
     POPULARITY,
     QUERY_RELATIONS,
+    ROW_FIELDS,
     TEXT_ONLY,
     NeighbourScorer,
     PopularityScorer,
@@ -30,8 +30,8 @@ from kgplatform.learn.inductive import extend_with_nodes
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.train import train_link_predictor
 from kgplatform.snapshot import Snapshot
-from tests.conftest import require_dataset
-from tests.test_learn import load_tsv_snapshot, tiny_snapshot
+from tests.support.env import require_dataset
+from tests.support.snapshots import load_tsv_snapshot, tiny_snapshot
 
 TINY = dict(dim=16, epochs=6, eval_every=2, patience=10, time_budget_s=60, batch_size=4, lr=0.05)
 
@@ -238,7 +238,7 @@ def test_inductive_bench_on_giftcards_beats_chance(base_settings):
     try:
         report = run_inductive(base_settings, data, time_budget=20, graph=graph)
     finally:
-        from kgplatform.store import open_store
+        from kgplatform.graph.store import open_store
 
         store = open_store(base_settings, graph=graph)
         store.delete_graph()

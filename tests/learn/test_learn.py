@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from kgplatform.learn import train as train_mod
 from kgplatform.learn.calibrate import (
     Calibrator,
     expected_calibration_error,
@@ -21,7 +21,6 @@ from kgplatform.learn.evaluate import rank_metrics, ranks
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.splits import assign_splits, needs_splits
-from kgplatform.learn import train as train_mod
 from kgplatform.learn.train import (
     TypedNegativeSampler,
     adam,
@@ -31,39 +30,7 @@ from kgplatform.learn.train import (
     train_link_predictor,
 )
 from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-
-
-def load_tsv_snapshot(name: str) -> Snapshot:
-    """Benchmark folder (entities.tsv + triples_{train,valid,test}.tsv) -> Snapshot with the official splits."""
-    folder = DATASETS / name
-    if not folder.is_dir():
-        pytest.skip(f"benchmark data not found at {folder}")
-    ids, text, types, type_ids = [], [], [], {}
-    for line in (folder / "entities.tsv").read_text(encoding="utf-8").splitlines():
-        cols = (line.split("\t") + ["", "", ""])[:4]
-        ids.append(cols[0])
-        text.append(" ".join(c for c in cols[1:3] if c))
-        types.append(type_ids.setdefault(cols[3], len(type_ids)))
-    index, rel_ids, rows, splits = {k: i for i, k in enumerate(ids)}, {}, [], []
-    for code, split in enumerate(["train", "valid", "test"]):
-        for line in (folder / f"triples_{split}.tsv").read_text(encoding="utf-8").splitlines():
-            h, r, t = line.split("\t")
-            rows.append((index[h], rel_ids.setdefault(r, len(rel_ids)), index[t]))
-            splits.append(code)
-    rows_t = torch.tensor(rows)
-    return Snapshot(ids, list(type_ids), torch.tensor(types), text, list(rel_ids), rows_t[:, [0, 2]].t().contiguous(),
-                    rows_t[:, 1].contiguous(), torch.tensor(splits))
-
-
-def tiny_snapshot() -> Snapshot:
-    """People (0-3) and cities (4-6); LIVES_IN person->city, KNOWS person->person."""
-    rows = torch.tensor([[0, 0, 4], [1, 0, 4], [2, 0, 5], [3, 0, 6], [0, 1, 1], [1, 1, 2], [2, 1, 3], [3, 1, 0],
-                         [0, 0, 5], [1, 1, 3]])
-    split = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 2])
-    return Snapshot([f"n{i}" for i in range(7)], ["Person", "City"], torch.tensor([0, 0, 0, 0, 1, 1, 1]),
-                    [""] * 7, ["LIVES_IN", "KNOWS"], rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
+from tests.support.snapshots import load_tsv_snapshot, tiny_snapshot
 
 
 class FixedScores(torch.nn.Module):
@@ -236,7 +203,8 @@ def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcar
 
 
 def test_text_features_are_used(giftcards):
-    text_x = torch.nn.functional.normalize(torch.randn(giftcards.num_nodes, 384, generator=torch.Generator().manual_seed(1)))
+    text_x = torch.nn.functional.normalize(
+        torch.randn(giftcards.num_nodes, 384, generator=torch.Generator().manual_seed(1)))
     cfg = TrainConfig(dim=16, epochs=1, learned_embeddings=False, use_text=True, encoder="rgcn", decoder="rotate")
     res = train_link_predictor(giftcards, text_x, cfg)
     assert res.model.node_emb is None and torch.equal(res.model.text_x, text_x)

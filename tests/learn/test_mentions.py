@@ -70,7 +70,7 @@ def test_mention_term_scores_consistently_and_survives_save_and_load():
     # dog (1), physical entity names entity.
     moved = model._mention_term(h, r, None).nonzero().tolist()
     assert moved == [[0, 1], [0, 2], [0, 3], [1, 1], [2, 7]]
-    loaded = LinkPredictor(n, 2, cfg)  # constructed without pairs, as run_steps.load_model does
+    loaded = LinkPredictor(n, 2, cfg)  # constructed without pairs, as pipeline.steps.load_model does
     loaded.load_state_dict(model.state_dict())
     loaded.eval()
     assert torch.equal(loaded.mentions, model.mentions) and "mentioned_by" not in model.state_dict()

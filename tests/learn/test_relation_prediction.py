@@ -10,8 +10,7 @@ from kgplatform.learn.index import both_directions, train_edges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.train import train_link_predictor
 from kgplatform.snapshot import SPLIT_VALID
-from tests.test_ensemble import random_member, tiny_text_x
-from tests.test_learn import load_tsv_snapshot, tiny_snapshot
+from tests.support.snapshots import load_tsv_snapshot, random_member, tiny_snapshot, tiny_text_x
 
 
 @pytest.mark.parametrize("decoder", ["distmult", "complex"])

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.ingest import ingest_path
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.runs import show_run
+from kgplatform.graph.store import open_store
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig
-from kgplatform.run_steps import run_pipeline
-from kgplatform.runs import show_run
-from kgplatform.store import open_store
-from kgplatform.writeback import write_predictions
-from tests.conftest import run_kgp
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import run_pipeline
+from tests.support.env import run_kgp
 
 PROVENANCE = {"predicted", "score", "probability", "status", "run_id", "model", "created_at", "method", "evidence"}
 
@@ -75,7 +75,7 @@ def test_pipeline_writes_calibrated_edges_with_provenance(store, settings, pipel
         assert thresholds and e["props"]["probability"] >= min(thresholds) - 1e-9
         assert (e["h"], e["type"], e["t"]) not in asserted_before  # never re-proposes a known fact
     assert result.metrics["test"]["mrr"] > 0.05  # far above random ranking among hundreds of candidates
-    run = show_run(store, result.run_id, settings.runs_dir)
+    run = show_run(store, result.run_id)
     assert run["status"] == "completed" and run["metrics"]["test"]["mrr"] == result.metrics["test"]["mrr"]
     for name in ("config.json", "metrics.json", "model.pt", "calibration.json", "snapshot.pt", "predictions.jsonl"):
         assert (result.run_dir / name).is_file(), name

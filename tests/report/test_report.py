@@ -8,15 +8,17 @@ import re
 import numpy as np
 import pytest
 
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.ingest import ingest_path
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig, probability_bin, probability_histogram
-from kgplatform.report import (HISTOGRAM, POINTS, SECTIONS, at_least, ece_of, load_run, merge_histograms,
-                               precision_curve, reliability_bins, render_report, try_write_report)
-from kgplatform.run_steps import run_pipeline
-from kgplatform.store import open_store
-from tests.conftest import run_kgp
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.stages import probability_bin, probability_histogram
+from kgplatform.pipeline.steps import run_pipeline
+from kgplatform.report.build import SECTIONS, load_run, render_report, try_write_report
+from kgplatform.report.figures import at_least, ece_of, merge_histograms, precision_curve, reliability_bins
+from tests.support.env import run_kgp
 
 IMAGE = "data:image/png;base64,"
 
@@ -92,8 +94,8 @@ def test_report_numbers():
 
 def test_a_report_that_fails_to_render_is_recorded_not_raised(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    (tmp_path / POINTS).write_bytes(b"not an npz file")
-    result = try_write_report(tmp_path)
+    (tmp_path / RunDir.POINTS).write_bytes(b"not an npz file")
+    result = try_write_report(RunDir(tmp_path))
     assert set(result) == {"report_error"} and not (tmp_path / "report.html").exists()
 
 
@@ -126,7 +128,7 @@ def test_pipeline_writes_a_self_contained_report(report_run):
 
 def test_reliability_data_covers_every_validation_candidate(report_run):
     _, _, result = report_run
-    data = load_run(result.run_dir)
+    data = load_run(RunDir(result.run_dir))
     summary = result.metrics["calibration"]["summary"]
     bins = reliability_bins(data["points"]["probability"], data["points"]["label"])
     assert sum(b["count"] for b in bins) == len(data["points"]["label"]) == summary["candidates"] > 0
@@ -137,7 +139,7 @@ def test_reliability_data_covers_every_validation_candidate(report_run):
 
 def test_edges_at_chosen_thresholds_are_the_edges_written(report_run):
     store, _, result = report_run
-    histogram = json.loads((result.run_dir / HISTOGRAM).read_text())
+    histogram = json.loads((result.run_dir / RunDir.HISTOGRAM).read_text())
     shards = [json.loads((result.run_dir / "scores" / f"shard-{i:03d}-of-002.hist.json").read_text())
               for i in range(2)]
     assert {g: sum(s.get(g, {}).get("candidates", 0) for s in shards) for g in histogram} == \

@@ -9,17 +9,16 @@ import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
-from kgplatform import cypher_files
-from kgplatform.analyst import analyst_queries, declared_params, prepare_params, run_analyst, used_params
 from kgplatform.errors import KgpError
-from kgplatform.ingest import ingest_path
-from kgplatform.runs import record_run
-from kgplatform.writeback import write_predictions
-from tests.conftest import run_kgp
+from kgplatform.graph import cypher_files
+from kgplatform.graph.runs import record_run
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.ingest.load import ingest_path
+from kgplatform.review.analyst import analyst_queries, declared_params, execute_analyst, prepare_params, used_params
+from tests.support.env import REPO, run_kgp
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -95,14 +94,14 @@ def test_every_analyst_file_has_a_header_and_declares_exactly_what_it_uses():
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_analyst_file_runs_read_only_on_the_embedded_store(graph, name):
-    rows = run_analyst(graph, name, **EXAMPLES[name])
+    rows = execute_analyst(graph, name, **EXAMPLES[name])
     assert rows, f"{name} returned no rows on the fixture graph"
 
 
 # ---- each query's results ---------------------------------------------------------------------------------------
 
 def test_proposed_edges_filters_and_orders(graph):
-    rows = run_analyst(graph, "proposed_edges")
+    rows = execute_analyst(graph, "proposed_edges")
     # accepted (p:4 b:2 of run-b) and rejected (p:5 c:1 of run-a) edges are not awaiting review
     assert keys(rows, "head", "rel_type", "tail", "run_id") == [
         ("p:2", "HAS_BRAND", "b:1", "run-a"), ("p:3", "IN_CATEGORY", "c:2", "run-a"),
@@ -111,35 +110,35 @@ def test_proposed_edges_filters_and_orders(graph):
     assert [r["probability"] for r in rows] == pytest.approx([0.94, 0.91, 0.88, 0.80, 0.62])
     assert rows[0]["head_name"] == "Sonique Cable" and rows[0]["tail_name"] == "Sonique"
     assert rows[0]["evidence"] == "p:2->b:1" and rows[0]["model"] == "m@1"
-    brand = run_analyst(graph, "proposed_edges", rel_type="HAS_BRAND", min_probability=0.85)
+    brand = execute_analyst(graph, "proposed_edges", rel_type="HAS_BRAND", min_probability=0.85)
     assert keys(brand, "head", "run_id") == [("p:2", "run-a"), ("p:4", "run-a")]
-    assert keys(run_analyst(graph, "proposed_edges", run_id="run-b", limit=1), "head", "tail") == [("p:2", "b:1")]
+    assert keys(execute_analyst(graph, "proposed_edges", run_id="run-b", limit=1), "head", "tail") == [("p:2", "b:1")]
 
 
 def test_new_arrivals_lists_new_entities_with_their_incremental_links(graph):
     write_predictions(graph, predictions([("p:5", "HAS_BRAND", "b:2", 0.97)]), run_id="inc-1", model="m@1",
                       method="incremental")
-    rows = run_analyst(graph, "new_arrivals", label="Product")
+    rows = execute_analyst(graph, "new_arrivals", label="Product")
     assert {r["id"] for r in rows} == {"p:1", "p:2", "p:3", "p:4", "p:5"}
     links = {r["id"]: r["links"] for r in rows}
     assert links["p:5"] == [{"rel_type": "HAS_BRAND", "tail": "b:2", "tail_name": "Kettlo", "probability": 0.97,
                              "status": "proposed", "run_id": "inc-1"}]
     assert all(links[i] == [] for i in ("p:1", "p:2", "p:3", "p:4"))  # run-a/run-b edges are not incremental
-    assert run_analyst(graph, "new_arrivals", since=max(r["created_at"] for r in rows)) == []
+    assert execute_analyst(graph, "new_arrivals", since=max(r["created_at"] for r in rows)) == []
 
 
 def test_run_edges_lists_one_run_with_review_state(graph):
-    rows = run_analyst(graph, "run_edges", run_id="run-a")
+    rows = execute_analyst(graph, "run_edges", run_id="run-a")
     assert keys(rows, "rel_type", "head", "tail", "status") == [
         ("HAS_BRAND", "p:2", "b:1", "proposed"), ("HAS_BRAND", "p:4", "b:2", "proposed"),
         ("IN_CATEGORY", "p:3", "c:2", "proposed"), ("IN_CATEGORY", "p:5", "c:1", "rejected")]
     assert rows[3]["reviewed_by"] == "ann" and rows[0]["created_at"] > 1.6e12
-    assert keys(run_analyst(graph, "run_edges", run_id="run-b", status="accepted"), "head") == [("p:4",)]
-    assert run_analyst(graph, "run_edges", run_id="run-b", rel_type="IN_CATEGORY") == []
+    assert keys(execute_analyst(graph, "run_edges", run_id="run-b", status="accepted"), "head") == [("p:4",)]
+    assert execute_analyst(graph, "run_edges", run_id="run-b", rel_type="IN_CATEGORY") == []
 
 
 def test_run_diff_splits_edges_into_only_a_only_b_and_both(graph):
-    rows = run_analyst(graph, "run_diff", run_a="run-a", run_b="run-b")
+    rows = execute_analyst(graph, "run_diff", run_a="run-a", run_b="run-b")
     got = {(r["head"], r["rel_type"], r["tail"]): r for r in rows}
     assert {k: r["diff"] for k, r in got.items()} == {
         ("p:2", "HAS_BRAND", "b:1"): "both", ("p:4", "HAS_BRAND", "b:2"): "both",
@@ -154,7 +153,7 @@ def test_run_diff_splits_edges_into_only_a_only_b_and_both(graph):
 
 
 def test_coverage_before_and_after_a_run(graph):
-    rows = {r["rel_type"]: r for r in run_analyst(graph, "coverage", run_id="run-a")}
+    rows = {r["rel_type"]: r for r in execute_analyst(graph, "coverage", run_id="run-a")}
     assert set(rows) == {"HAS_BRAND", "IN_CATEGORY"}  # the types run-a predicted
     brand, cat = rows["HAS_BRAND"], rows["IN_CATEGORY"]
     # 5 products; asserted brands: p:1, p:3. run-a adds p:2 and p:4.
@@ -162,51 +161,51 @@ def test_coverage_before_and_after_a_run(graph):
     assert brand["coverage_before"] == pytest.approx(0.4) and brand["coverage_after"] == pytest.approx(0.8)
     # asserted categories: p:1, p:2, p:4. run-a adds p:3; its p:5 edge was rejected, so p:5 still lacks one.
     assert (cat["lacking_before"], cat["lacking_after"]) == (2, 1)
-    b = run_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND", "BOUGHT_TOGETHER"])
+    b = execute_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND", "BOUGHT_TOGETHER"])
     assert keys(b, "rel_type", "lacking_before", "lacking_after") == [("BOUGHT_TOGETHER", 3, 3), ("HAS_BRAND", 3, 0)]
-    brands = run_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND"], label="Brand")
+    brands = execute_analyst(graph, "coverage", run_id="run-b", rel_types=["HAS_BRAND"], label="Brand")
     assert keys(brands, "nodes", "lacking_before") == [(2, 2)]
 
 
 def test_product_predictions_in_both_directions(graph):
-    rows = run_analyst(graph, "product_predictions", id="p:5")
+    rows = execute_analyst(graph, "product_predictions", id="p:5")
     assert keys(rows, "rel_type", "direction", "other", "status") == [("HAS_BRAND", "out", "b:1", "proposed")]
-    with_rejected = run_analyst(graph, "product_predictions", id="p:5", include_rejected=True)
+    with_rejected = execute_analyst(graph, "product_predictions", id="p:5", include_rejected=True)
     assert keys(with_rejected, "rel_type", "other", "status") == [
         ("HAS_BRAND", "b:1", "proposed"), ("IN_CATEGORY", "c:1", "rejected")]
-    brand = run_analyst(graph, "product_predictions", id="b:1", limit=2)
+    brand = execute_analyst(graph, "product_predictions", id="b:1", limit=2)
     assert keys(brand, "direction", "other", "run_id") == [("in", "p:2", "run-a"), ("in", "p:2", "run-b")]
 
 
 def test_evidence_paths_use_asserted_edges_only(graph):
-    rows = run_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", run_id="run-a")
+    rows = execute_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", run_id="run-a")
     assert [r["path"] for r in rows] == [
         "p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1",
         "p:2 -[IN_CATEGORY]-> c:1 <-[IN_CATEGORY]- p:1 -[HAS_BRAND]-> b:1"]
     assert [r["hops"] for r in rows] == [2, 3] and rows[0]["names"] == ["Sonique Cable", "Sonique Buds", "Sonique"]
     assert [n["id"] for n in rows[0]["graph"]] == ["p:2", "p:1", "b:1"]
-    kettle = run_analyst(graph, "evidence_paths", head="p:4", rel_type="HAS_BRAND", tail="b:2")
+    kettle = execute_analyst(graph, "evidence_paths", head="p:4", rel_type="HAS_BRAND", tail="b:2")
     assert [r["path"] for r in kettle] == ["p:4 <-[BOUGHT_TOGETHER]- p:3 -[HAS_BRAND]-> b:2"]
     # p:5 has no asserted edge: the 3-hop route through its (predicted, rejected) IN_CATEGORY edge does not count
-    assert run_analyst(graph, "evidence_paths", head="p:5", rel_type="HAS_BRAND", tail="b:1") == []
+    assert execute_analyst(graph, "evidence_paths", head="p:5", rel_type="HAS_BRAND", tail="b:1") == []
     # no such predicted edge: nothing to explain
-    assert run_analyst(graph, "evidence_paths", head="p:1", rel_type="HAS_BRAND", tail="b:1") == []
-    assert len(run_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", limit=1)) == 1
+    assert execute_analyst(graph, "evidence_paths", head="p:1", rel_type="HAS_BRAND", tail="b:1") == []
+    assert len(execute_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1", limit=1)) == 1
 
 
 def test_run_summary_runs_run_graph_and_neighbourhood(graph):
-    summary = run_analyst(graph, "run_summary", run_id="run-a")
+    summary = execute_analyst(graph, "run_summary", run_id="run-a")
     assert keys(summary, "rel_type", "edges", "proposed", "accepted", "rejected") == [
         ("HAS_BRAND", 2, 2, 0, 0), ("IN_CATEGORY", 2, 1, 0, 1)]
     assert summary[0]["mean_probability"] == pytest.approx(0.91) and summary[1]["min_probability"] == 0.55
-    runs = run_analyst(graph, "runs")
-    assert sorted(r["run_id"] for r in runs) == ["run-a", "run-b"] and len(run_analyst(graph, "runs", limit=1)) == 1
+    runs = execute_analyst(graph, "runs")
+    assert sorted(r["run_id"] for r in runs) == ["run-a", "run-b"] and len(execute_analyst(graph, "runs", limit=1)) == 1
     assert json.loads(runs[0]["counts"])["predicted"] in (3, 4)
-    drawn = run_analyst(graph, "run_graph", run_id="run-a", status="proposed")
+    drawn = execute_analyst(graph, "run_graph", run_id="run-a", status="proposed")
     assert [(r["h"]["id"], r["r"]["type"], r["t"]["id"]) for r in drawn] == [
         ("p:2", "HAS_BRAND", "b:1"), ("p:3", "IN_CATEGORY", "c:2"), ("p:4", "HAS_BRAND", "b:2")]
     assert drawn[0]["r"]["probability"] == 0.94 and drawn[0]["r"]["status"] == "proposed"
-    around = run_analyst(graph, "neighbourhood", id="p:2")
+    around = execute_analyst(graph, "neighbourhood", id="p:2")
     rels = sorted((r["r"]["type"], r["m"]["id"], r["r"].get("run_id")) for r in around)
     assert rels == [("BOUGHT_TOGETHER", "p:1", None), ("HAS_BRAND", "b:1", "run-a"), ("HAS_BRAND", "b:1", "run-b"),
                     ("IN_CATEGORY", "c:1", None)]
@@ -254,8 +253,8 @@ def test_cli_runs_analyst_files_with_typed_params(graph, cli_env):
 
 # ---- Neo4j Browser: the guide and the style -------------------------------------------------------------------
 
-BROWSER = Path(__file__).resolve().parents[1] / "cypher" / "browser"
-LINT = Path(__file__).resolve().parents[1] / "tools" / "cypher-lint" / "lint.mjs"
+BROWSER = REPO / "cypher" / "browser"
+LINT = REPO / "tools" / "cypher-lint" / "lint.mjs"
 PARAM_BLOCK = re.compile(r"^:param ([A-Za-z_][A-Za-z0-9_]*) => (.+)$")
 
 
@@ -346,7 +345,8 @@ def test_guide_walkthrough_runs_on_the_embedded_store(graph):
     assert [r["run_id"] for r in results["analyst/runs"]] != []
     assert {r["rel_type"] for r in results["analyst/run_summary"]} == {"HAS_BRAND", "IN_CATEGORY"}
     assert [r["probability"] for r in results["analyst/proposed_edges"]] == [0.94, 0.91]  # min_probability 0.9
-    assert [r["path"] for r in results["analyst/evidence_paths"]][0] == "p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1"
+    assert ([r["path"] for r in results["analyst/evidence_paths"]][0]
+            == "p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1")
     assert keys(results["analyst/run_edges"], "head", "status") == [("p:5", "rejected")]
     assert all(results[q] for q in results if q != "analyst/product_predictions") and results[
         "analyst/product_predictions"]

@@ -10,15 +10,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from kgplatform import review as review_mod
 from kgplatform.errors import KgpError, SchemaError
-from kgplatform.export import export_snapshot
-from kgplatform.ingest import ingest_path
-from kgplatform.review import Selector, list_proposed, plan_review, review_edges, review_log, select_edges
-from kgplatform.runs import record_run, retract_run
+from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.runs import record_run, retract_run
+from kgplatform.graph.writeback import write_predictions
+from kgplatform.ingest.load import ingest_path
+from kgplatform.review import actions as review_mod
+from kgplatform.review.actions import Selector, list_proposed, plan_review, review_edges, review_log, select_edges
 from kgplatform.snapshot import Snapshot
-from kgplatform.writeback import write_predictions
-from tests.conftest import run_kgp
+from tests.support.env import run_kgp
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -287,11 +287,12 @@ def test_rejected_edges_are_exported_as_negatives_and_never_proposed_again(graph
 def test_training_pushes_a_rejected_prediction_down(store, tmp_path, request):
     """On a small generated catalog: the top brand candidate of a product without a brand, once rejected, drops in
     that product's ranking when training sees the rejection, and only then."""
-    from kgplatform.demo_catalog import generate_catalog, write_dataset
+    from kgplatform.demo.catalog import generate_catalog, write_dataset
     from kgplatform.learn.config import TrainConfig
     from kgplatform.learn.index import relation_ranges
     from kgplatform.learn.train import train_link_predictor
-    from kgplatform.pipeline import PipelineConfig, node_states, prepare_splits
+    from kgplatform.pipeline.config import PipelineConfig
+    from kgplatform.pipeline.stages import node_states, prepare_splits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on a busy 2-core machine were 50x slower here, and hit the time budget

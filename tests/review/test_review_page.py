@@ -1,8 +1,8 @@
 """The review page (`kgp serve`) against a real FalkorDB graph with predicted edges: the token guards every API
 call, the API pages and explains edges, reviews go through kgplatform.review, and end to end in headless Chromium
-(tests/browser/review_page.mjs) a click on Accept changes the edge's status in the store.
+(tests/review/browser/review_page.mjs) a click on Accept changes the edge's status in the store.
 
-The browser part needs node, Debian's chromium and `npm ci --prefix tests/browser` (scripts/bootstrap.sh installs
+The browser part needs node, Debian's chromium and `npm ci --prefix tests/review/browser` (scripts/bootstrap.sh installs
 all three); without them it is skipped with the reason.
 """
 
@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from kgplatform.demo_catalog import generate_catalog
-from kgplatform.store import open_store
-from tests.conftest import free_port
-from tests.test_explain import make_run
+from kgplatform.demo.catalog import generate_catalog
+from kgplatform.graph.store import open_store
+from tests.support.env import REPO, free_port
+from tests.support.runs import make_run
 
-REPO = Path(__file__).resolve().parents[1]
-BROWSER_DIR = REPO / "tests" / "browser"
-WEB_DIR = REPO / "kgplatform" / "web"
+BROWSER_DIR = REPO / "tests" / "review" / "browser"
+WEB_DIR = REPO / "kgplatform" / "review" / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 NODE = shutil.which("node")
 TOKEN = "test-token-" + "x" * 24
@@ -182,7 +181,7 @@ def test_review_through_the_api_changes_the_store_and_the_audit_trail(served):
 
 def test_a_short_token_is_refused(base_settings):
     from kgplatform.errors import KgpError
-    from kgplatform.serve import create_app
+    from kgplatform.review.api import create_app
 
     with pytest.raises(KgpError, match="at least 16 characters"):
         create_app(base_settings, "short")
@@ -192,7 +191,8 @@ def test_bundle_is_built_from_the_sources():
     if NODE is None:
         pytest.skip("review page bundle check skipped: `node` is not on PATH")
     if not (WEB_DIR / "node_modules" / "esbuild").is_dir():
-        pytest.skip("review page bundle check skipped: run `npm ci --prefix kgplatform/web` (scripts/bootstrap.sh)")
+        pytest.skip("review page bundle check skipped: "
+                    "run `npm ci --prefix kgplatform/review/web` (scripts/bootstrap.sh)")
     done = subprocess.run([NODE, str(WEB_DIR / "build.mjs"), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -203,7 +203,7 @@ def test_accept_in_headless_chromium(served, tmp_path):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"browser test skipped: no Chromium at {CHROMIUM} (scripts/bootstrap.sh: apt-get install chromium)")
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        pytest.skip("browser test skipped: run `npm ci --prefix tests/browser` (scripts/bootstrap.sh does)")
+        pytest.skip("browser test skipped: run `npm ci --prefix tests/review/browser` (scripts/bootstrap.sh does)")
     store, run, head = served["store"], served["run"], served["hostile_head"]
     assert all(status_of(store, {**p, "run_id": run["run_id"]}) == "proposed"
                for p in run["predictions"] if p["head"] == head)

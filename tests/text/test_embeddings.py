@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from kgplatform.errors import KgpError
-from kgplatform.features import encode_texts, model_fingerprint
 from kgplatform.settings import default_embedding_model
+from kgplatform.text.embeddings import encode_texts, model_fingerprint
 
 TEXTS = ["Sonique Aurora wireless over-ear headphones", "Kettlo stainless steel kettle, 1.7 l",
          "Sonique Aurora wireless over-ear headphones", "Trailmark 2-person backpacking tent"]

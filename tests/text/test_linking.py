@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from kgplatform import entity_linking as el
+from kgplatform import textnorm
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-
-from .conftest import require_dataset
+from kgplatform.text import linking as el
+from tests.support.env import require_dataset
 
 
 def snapshot_of(texts: dict[str, tuple[str, str]], edges: list[tuple[str, str, str, int]]) -> Snapshot:
@@ -128,9 +128,9 @@ def test_names_that_known_edges_contradict_are_dropped():
 
 
 def test_names_are_text_before_the_first_sentence_break():
-    assert el.name_of("Tea. Grocery > Tea") == "Tea"
-    assert el.name_of("No expiration, no fees.. Gift Cards") == "No expiration, no fees."
-    assert el.name_of("Acme") == "Acme"
+    assert textnorm.name_of("Tea. Grocery > Tea") == "Tea"
+    assert textnorm.name_of("No expiration, no fees.. Gift Cards") == "No expiration, no fees."
+    assert textnorm.name_of("Acme") == "Acme"
 
 
 # ---- fuzzy linking --------------------------------------------------------------------------------------------
@@ -167,9 +167,9 @@ def test_fuzzy_threshold_reaches_target_on_validation_rows():
 # ---- real data through the embedded store -----------------------------------------------------------------------
 
 def test_text_brand_links_are_precise_on_giftcards(store, settings):
-    from kgplatform.bench_entities import query_heads
-    from kgplatform.export import export_snapshot
-    from kgplatform.ingest import ingest_path
+    from kgplatform.bench.entities import query_heads
+    from kgplatform.graph.export import export_snapshot
+    from kgplatform.ingest.load import ingest_path
 
     data = require_dataset("amazon-giftcards-2018")
     ingest_path(store, data, batch_size=settings.write_batch_size)
@@ -200,7 +200,7 @@ def test_text_predictions_keep_rows_at_threshold_with_span_evidence():
 
 
 def test_render_entities_markdown_rows_and_missing_settings():
-    from kgplatform.bench_entities import render_entities_markdown
+    from kgplatform.bench.entities import render_entities_markdown
 
     cell = {"count": 4, "hits": 3, "precision": 0.75, "recall": 0.5}
     rep = {"dataset": "toy", "time_budget_s": 1, "machine": {"load_avg_5min": 1.0}, "model": None,

@@ -1,4 +1,4 @@
-"""Text-proposed edges in the pipeline (kgplatform/text_links.py): calibrated on validation proposals, scored per
+"""Text-proposed edges in the pipeline (kgplatform/text/proposals.py): calibrated on validation proposals, scored per
 shard, merged with the model's selection, written with their own method and the mention as evidence."""
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ from dataclasses import replace
 import pytest
 import torch
 
-from kgplatform import entity_linking as el
-from kgplatform import text_links as tl
-from kgplatform.demo_catalog import generate_catalog, write_dataset
-from kgplatform.ingest import ingest_path
+from kgplatform import textnorm
+from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig, node_states
-from kgplatform.run_steps import load_config, load_model, read_shards, run_pipeline, score_step, writeback_step
-from kgplatform.runs import read_json
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.rundir import RunDir, read_json
+from kgplatform.pipeline.stages import node_states
+from kgplatform.pipeline.steps import load_model, read_shards, run_pipeline, score_step, writeback_step
 from kgplatform.snapshot import Snapshot
-from kgplatform.store import open_store
+from kgplatform.text import proposals as tl
 
 MENTION = re.compile(r'^text mention "(?P<span>.+?)" at (?P<start>\d+)-(?P<end>\d+)')
 
@@ -48,9 +49,9 @@ def demo_run(base_settings, catalog, tmp_path_factory):
 def trained(demo_run):
     """The run's own snapshot, model and config, read back from its run directory."""
     _, _, result = demo_run
-    snapshot = Snapshot.load(result.run_dir / "snapshot.pt")
-    cfg = load_config(result.run_dir)
-    return snapshot, load_model(result.run_dir, snapshot, cfg), cfg
+    out = RunDir(result.run_dir)
+    snapshot, cfg = out.load_snapshot(), out.load_config()
+    return snapshot, load_model(out, snapshot, cfg), cfg
 
 
 def edges_of(store, run_id):
@@ -87,8 +88,8 @@ def test_text_links_quote_the_head_text_and_never_repropose_known_edges(trained)
         span = assert_mention_in_head_text(snapshot, r["head"], r["evidence"])
         if r["rel_type"] == "HAS_BRAND":
             assert r["tail"] in brands
-            tail_name = el.name_of(snapshot.node_text[snapshot.node_ids.index(r["tail"])])
-            assert el.normalize(span) == el.normalize(tail_name)
+            tail_name = textnorm.name_of(snapshot.node_text[snapshot.node_ids.index(r["tail"])])
+            assert textnorm.normalize(span) == textnorm.normalize(tail_name)
         group = 2 * snapshot.rel_names.index(r["rel_type"])
         thresholds = [calibration.threshold(group + b) for b in (0, 1)]
         assert r["probability"] >= min(t for t in thresholds if t is not None) - 1e-9
@@ -169,6 +170,6 @@ def test_a_run_directory_from_before_text_links_still_scores(demo_run, trained):
     (old / "text_calibration.pkl").unlink()
     (old / "scores").joinpath("shard-000-of-001.jsonl").unlink()
     summary = score_step(settings, old.name)
-    rows = read_shards(old, 1)[0]
+    rows = read_shards(RunDir(old), 1)[0]
     assert summary["text_links"] == 0 and len(rows) == summary["selected"]
     assert all("method" not in r and "mention" not in r for r in rows)

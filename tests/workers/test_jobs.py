@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -12,47 +11,22 @@ import urllib.error
 import urllib.request
 
 import pytest
-import redis
 
-from kgplatform.demo_catalog import generate_catalog, write_dataset
+from kgplatform.bench.worker_process import WorkerProcess as Worker
+from kgplatform.demo.catalog import generate_catalog, write_dataset
 from kgplatform.errors import JobError
-from kgplatform.ingest import ingest_path
+from kgplatform.graph.runs import show_run
+from kgplatform.graph.store import open_store
+from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
-from kgplatform.pipeline import PipelineConfig
-from kgplatform.run_steps import writeback_step
-from kgplatform.runs import show_run
-from kgplatform.settings import Settings
-from kgplatform.store import open_store
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import writeback_step
+from tests.support.brokers import client_settings, flush_broker, job_env
+from tests.support.env import free_port
 from workers import jobs
-from tests.conftest import free_port
-from workers.process import WorkerProcess as Worker
 
 # Small, quick runs: the tests are about the queue, not model quality.
 FAST = PipelineConfig(train=TrainConfig(time_budget_s=20, seed=1, dim=64), target_precision=0.5, max_edges=400)
-
-
-_databases = itertools.count(3, 2)  # logical Redis databases 3/4, 5/6, ...: a broker + backend pair per worker
-
-
-def job_env(settings: Settings, **extra) -> dict[str, str]:
-    """Environment of a worker (and its client) with a broker of its own inside the embedded server."""
-    db = next(_databases)
-    assert db < 15, "out of Redis logical databases for test brokers"
-    base = f"redis://{settings.falkordb_host}:{settings.falkordb_port}"
-    env = {"KGP_STORE": "falkordb", "KGP_HOME": str(settings.home), "KGP_FALKORDB_PORT": str(settings.falkordb_port),
-           "KGP_GRAPH": settings.graph, "KGP_BROKER_URL": f"{base}/{db}", "KGP_RESULT_BACKEND": f"{base}/{db + 1}",
-           "KGP_SCORE_SHARDS": "2"}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def client_settings(env: dict[str, str]) -> Settings:
-    return Settings(**env)
-
-
-def flush_broker(env: dict[str, str]) -> None:
-    for url in (env["KGP_BROKER_URL"], env["KGP_RESULT_BACKEND"]):
-        redis.Redis.from_url(url).flushdb()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@
 //   node build.mjs           rebuild static/review.js
 //   node build.mjs --check   exit 1 when static/review.js differs from a fresh build (CI runs this)
 //
-// Install first: npm ci --prefix kgplatform/web
+// Install first: npm ci --prefix kgplatform/review/web
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +35,7 @@ if (process.argv.includes('--check')) {
     // missing: reported below
   }
   if (committed !== fresh) {
-    console.error(`${OUT} is out of date with src/: run \`npm run build --prefix kgplatform/web\` and commit it`);
+    console.error(`${OUT} is out of date with src/: run \`npm run build --prefix kgplatform/review/web\` and commit it`);
     process.exit(1);
   }
   console.log(`${path.relative(process.cwd(), OUT)} is up to date (${fresh.length} bytes)`);

@@ -2,14 +2,14 @@
 // Drive the review page (`kgp serve`) in headless Debian Chromium: the page refuses a missing token, loads with
 // the printed address, lists edges, shows an edge's evidence and graph, and accepts it with the Accept button.
 //
-//   node tests/browser/review_page.mjs --url 'http://127.0.0.1:PORT/?token=T' [--rel-type TYPE] [--head ID]
+//   node tests/review/browser/review_page.mjs --url 'http://127.0.0.1:PORT/?token=T' [--rel-type TYPE] [--head ID]
 //                                      [--expect-text TEXT] [--screenshot FILE.png] [--no-accept]
 //
 // --rel-type filters the list first; --head picks the row whose head has that id (default: the first row);
 // --expect-text must appear literally
 // (as text) in the edge list, e.g. a hostile name. Prints one JSON object: what it saw and which edge it accepted.
 // Exit 1 on any failed expectation, console error, page error or Content-Security-Policy violation.
-// Install once: npm ci --prefix tests/browser (needs /usr/bin/chromium, or set CHROMIUM).
+// Install once: npm ci --prefix tests/review/browser (needs /usr/bin/chromium, or set CHROMIUM).
 import { chromium } from 'playwright-core';
 
 function parseArgs(argv) {

@@ -1,0 +1,89 @@
+"""`kgp db ...` (the embedded FalkorDB), `kgp ingest` and `kgp cypher`: loading and reading the graph store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from kgplatform.cli.common import AsJson, console, emit_json, open_configured_store, out, settings
+from kgplatform.errors import KgpError
+from kgplatform.graph import cypher_files
+from kgplatform.graph.store import embedded_server
+from kgplatform.progress import RichProgress
+from kgplatform.review.analyst import prepare_params
+
+db_app = typer.Typer(help="The embedded FalkorDB server.", no_args_is_help=True)
+
+
+@db_app.command("start")
+def db_start():
+    """Start the embedded FalkorDB (data in $KGP_HOME/falkordb, persisted with an append-only file)."""
+    server = embedded_server(settings())
+    started = server.start()
+    out.print(f"FalkorDB {'started' if started else 'already running'} on {server.host}:{server.port}, "
+              f"data in {server.data_dir}")
+
+
+@db_app.command("stop")
+def db_stop():
+    """Save and stop the embedded FalkorDB."""
+    stopped = embedded_server(settings()).stop()
+    out.print("FalkorDB stopped (data saved)" if stopped else "FalkorDB was not running")
+
+
+@db_app.command("status")
+def db_status(as_json: AsJson = False):
+    """Whether the embedded store runs, where its data lives, and its graphs."""
+    info = {"backend": settings().backend, **embedded_server(settings()).status()}
+    emit_json(info) if as_json else out.print(info)
+
+
+def ingest(path: Path = typer.Argument(..., exists=True, help="dataset folder, catalog CSV folder or .jsonl"),
+           as_json: AsJson = False):
+    """Validate then load a dataset (entities.tsv + triples_*.tsv) or a product catalog. Re-running changes nothing."""
+    from kgplatform.ingest.load import ingest_path
+
+    store = open_configured_store()
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = ingest_path(store, path, batch_size=settings().write_batch_size, progress=progress)
+    emit_json(report) if as_json else out.print(
+        f"ingested {report['entities']:,} entities and {report['triples']:,} relationships "
+        f"({report['relationships_created']:,} new) from {path}")
+
+
+def parse_params(pairs: list[str]) -> dict:
+    """k=v pairs; v is read as JSON when it parses (numbers, lists, true), else as a string."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise KgpError(f"--param {pair!r}: expected NAME=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cypher(query: Optional[str] = typer.Argument(None, help="a read-only Cypher query"),
+           file: Optional[str] = typer.Option(None, "--file", help="a statement of cypher/ by name, e.g. analyst/x"),
+           param: list[str] = typer.Option([], "--param", help="NAME=VALUE (JSON values parsed)"),
+           as_json: bool = typer.Option(False, "--json", help="print a JSON list of row objects")):
+    """Run a read-only query on the configured store."""
+    if (query is None) == (file is None):
+        raise KgpError("give either a QUERY or --file NAME")
+    text = cypher_files.render(file) if file else query
+    # declared parameters: defaults, types, unknown/missing ones refused
+    params = prepare_params(file, parse_params(param)) if file else parse_params(param)
+    rows = open_configured_store().query(text, params, read_only=True)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(*(rows[0].keys() if rows else ["(no rows)"]))
+    for row in rows:
+        table.add_row(*(json.dumps(v, default=str) if not isinstance(v, str) else v for v in row.values()))
+    out.print(table)

@@ -1,0 +1,194 @@
+"""RunDir: every file name of a run directory, and its atomic save and load, in one place.
+
+A run directory ($KGP_HOME/runs/<run id>) is the contract between the CLI, the Celery workers (which may sit on
+other machines sharing KGP_HOME), incremental scoring, the review page and the report. Each step writes its
+outputs here and the next step reads them back; nothing else knows the file names. Every write goes to a
+temporary file first and is then renamed, so a crash never leaves a half-written artefact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kgplatform.errors import KgpError
+from kgplatform.graph.runs import check_run_id
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.predictions import Prediction
+from kgplatform.snapshot import Snapshot
+
+
+def write_json(path: Path, value) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class RunDir:
+    CONFIG = "config.json"
+    SNAPSHOT = "snapshot.pt"
+    FEATURES = "features.pt"  # text vectors of the snapshot's nodes, or None (graph-only model)
+    MODEL = "model.pt"  # the link predictor's state dict
+    NODE_STATES = "node_states.pt"  # encoder output over every known edge: what scoring starts from
+    CALIBRATION = "calibration.json"  # readable calibration report and thresholds
+    CALIBRATION_MODEL = "calibration.pkl"
+    TEXT_CALIBRATION_MODEL = "text_calibration.pkl"  # absent: no text proposals in this run
+    POINTS = "calibration_points.npz"  # validation candidates: probability, label, group (for the report)
+    HISTOGRAM = "candidate_histogram.json"  # write-time candidates per group, merged over shards
+    PREDICTIONS = "predictions.jsonl"
+    EXPLANATIONS = "explanations.jsonl"
+    RULES = "rules.json"
+    METRICS = "metrics.json"
+    SUMMARY = "summary.json"  # an incremental run's summary
+    REPORT = "report.html"
+    SCORES = "scores"  # the score shards' selections and histograms
+    # What incremental scoring needs of a base run.
+    BASE_ARTEFACTS = (MODEL, NODE_STATES, CALIBRATION_MODEL, SNAPSHOT)
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def of(cls, runs_root: Path, run_id: str) -> "RunDir":
+        """The directory of run ``run_id`` under runs_root (not created: see create)."""
+        return cls(Path(runs_root) / check_run_id(run_id))
+
+    def create(self) -> "RunDir":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def has(self, *names: str) -> bool:
+        return all((self.path / name).is_file() for name in names)
+
+    def exists(self) -> bool:
+        return self.has(self.CONFIG)
+
+    # ---- per-step and per-shard files ---------------------------------------------------------------------------
+
+    def step_file(self, step: str) -> Path:
+        return self.path / f"step-{step}.json"
+
+    def shard_file(self, shard: int, num_shards: int) -> Path:
+        return self.path / self.SCORES / f"shard-{shard:03d}-of-{num_shards:03d}.jsonl"
+
+    def hist_file(self, shard: int, num_shards: int) -> Path:
+        return self.path / self.SCORES / f"shard-{shard:03d}-of-{num_shards:03d}.hist.json"
+
+    def record_step(self, step: str, summary: dict, started: float) -> dict:
+        """step-<name>.json: the step's summary, its compute seconds and its wall-clock window (epoch seconds)."""
+        seconds = time.perf_counter() - started
+        summary = {**summary, "seconds": round(seconds, 3), "finished_at": time.time()}
+        summary["started_at"] = summary["finished_at"] - seconds
+        write_json(self.step_file(step), summary)
+        return summary
+
+    def read_step(self, step: str) -> dict:
+        return read_json(self.step_file(step))
+
+    def step_summaries(self) -> dict[str, dict]:
+        """Every step-*.json by step name ('export', 'score-000', ...)."""
+        return {p.name[len("step-"):-len(".json")]: read_json(p) for p in sorted(self.path.glob("step-*.json"))}
+
+    # ---- JSON, JSON lines, tensors ------------------------------------------------------------------------------
+
+    def _path(self, path_or_name: Path | str) -> Path:
+        return self.path / path_or_name if isinstance(path_or_name, str) else path_or_name
+
+    def write_json(self, path_or_name: Path | str, value) -> None:
+        path = self._path(path_or_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, value)
+
+    def read_json(self, path_or_name: Path | str, default=None):
+        path = self._path(path_or_name)
+        return read_json(path) if path.is_file() else default
+
+    def write_jsonl(self, path_or_name: Path | str, rows: list[dict]) -> None:
+        path = self._path(path_or_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+    def read_jsonl(self, path_or_name: Path | str) -> list[dict]:
+        return [json.loads(line) for line in self._path(path_or_name).read_text().splitlines() if line]
+
+    def save_tensor(self, name: str, value) -> None:
+        tmp = self.path / (name + ".tmp")
+        torch.save(value, tmp)
+        tmp.replace(self.path / name)
+
+    def load_tensor(self, name: str):
+        return torch.load(self.path / name)
+
+    # ---- the run's typed artefacts ------------------------------------------------------------------------------
+
+    def load_config(self) -> PipelineConfig:
+        path = self.path / self.CONFIG
+        if not path.is_file():
+            raise KgpError(f"{path} is missing: the run's export step has not run (or KGP_HOME differs between "
+                           "the workers; they must share one run directory)")
+        saved = read_json(path)
+        return PipelineConfig(**{k: v for k, v in saved.items() if k in PipelineConfig.model_fields})
+
+    def model_name(self) -> str:
+        return read_json(self.path / self.CONFIG)["model"]
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        tmp = self.path / (self.SNAPSHOT + ".tmp")
+        snapshot.save(tmp)
+        tmp.replace(self.path / self.SNAPSHOT)
+
+    def load_snapshot(self) -> Snapshot:
+        return Snapshot.load(self.path / self.SNAPSHOT)
+
+    def save_pickle(self, name: str, value) -> None:
+        """Atomically; None removes the file (a rerun that no longer has it leaves no stale one)."""
+        path = self.path / name
+        if value is None:
+            path.unlink(missing_ok=True)
+            return
+        tmp = self.path / (name + ".tmp")
+        tmp.write_bytes(pickle.dumps(value))
+        tmp.replace(path)
+
+    def load_pickle(self, name: str):
+        """None when the file is absent (text_calibration.pkl: runs from before text links, or no proposal)."""
+        path = self.path / name
+        return pickle.loads(path.read_bytes()) if path.is_file() else None
+
+    def save_points(self, points: dict) -> None:
+        tmp = self.path / (self.POINTS + ".tmp")
+        with tmp.open("wb") as f:  # a file object: np.savez would append .npz to a tmp name
+            np.savez(f, **points)
+        tmp.replace(self.path / self.POINTS)
+
+    def load_points(self) -> dict | None:
+        if not self.has(self.POINTS):
+            return None
+        with np.load(self.path / self.POINTS, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def save_predictions(self, predictions: list[Prediction]) -> None:
+        self.write_jsonl(self.PREDICTIONS, predictions)
+
+    def load_predictions(self) -> list[Prediction]:
+        return self.read_jsonl(self.PREDICTIONS)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules (fixtures stay in tests/conftest.py)."""
