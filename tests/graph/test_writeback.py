@@ -12,7 +12,7 @@ from kgplatform.graph.runs import record_run, retract_run, show_run
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.ingest.load import ingest_path
 from kgplatform.snapshot import SPLIT_NONE
-from tests.support.graphs import CATALOG, PREDICTIONS
+from tests.support.graphs import CATALOG, PREDICTIONS, asserted, graph_state
 
 
 @pytest.fixture
@@ -21,16 +21,6 @@ def loaded(store, tmp_path):
     path.write_text("\n".join(json.dumps(x) for x in CATALOG))
     ingest_path(store, path)
     return store
-
-
-def asserted(store):
-    return store.query("MATCH (h)-[r]->(t) WHERE r.predicted IS NULL "
-                       "RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props ORDER BY h, type, t")
-
-
-def graph_state(store):
-    return store.query("MATCH (h)-[r]->(t) RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props "
-                       "ORDER BY h, type, t, props.run_id")
 
 
 def write(store, run_id="run-a", predictions=PREDICTIONS):

@@ -19,6 +19,7 @@ from kgplatform.review import actions as review_mod
 from kgplatform.review.actions import Selector, list_proposed, plan_review, review_edges, review_log, select_edges
 from kgplatform.snapshot import Snapshot
 from tests.support.env import run_kgp
+from tests.support.graphs import asserted, graph_state
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -59,16 +60,6 @@ def edge(store, head, rel_type, tail, run_id):
                        "RETURN properties(r) AS p", {"h": head, "t": tail, "type": rel_type, "run": run_id})
     assert len(rows) == 1
     return rows[0]["p"]
-
-
-def asserted(store):
-    return store.query("MATCH (h)-[r]->(t) WHERE r.predicted IS NULL "
-                       "RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props ORDER BY h, type, t")
-
-
-def graph_state(store):
-    return store.query("MATCH (h)-[r]->(t) RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props "
-                       "ORDER BY h, type, t, props.run_id")
 
 
 def statuses(store):

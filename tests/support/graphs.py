@@ -1,4 +1,5 @@
-"""A small product catalog (JSON lines rows) and predictions over it, used by the store tests of both backends."""
+"""A small product catalog (JSON lines rows), predictions over it, and the queries that read a graph's edges back:
+shared by the store tests of both backends and the review tests."""
 
 CATALOG = [
     {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
@@ -14,3 +15,13 @@ PREDICTIONS = [
     # already asserted: write-back must not touch the asserted one
     {"head": "p:1", "rel_type": "HAS_BRAND", "tail": "b:1", "score": 5.0, "probability": 0.99, "evidence": "z"},
 ]
+
+
+def asserted(store):
+    return store.query("MATCH (h)-[r]->(t) WHERE r.predicted IS NULL "
+                       "RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props ORDER BY h, type, t")
+
+
+def graph_state(store):
+    return store.query("MATCH (h)-[r]->(t) RETURN h.id AS h, type(r) AS type, t.id AS t, properties(r) AS props "
+                       "ORDER BY h, type, t, props.run_id")
