@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GRAPH_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$"
+
+
+def check_graph_name(name: str) -> str:
+    """A FalkorDB graph key or Neo4j database name as KGP_GRAPH allows it; anything else is a ValueError."""
+    if not isinstance(name, str) or not re.match(GRAPH_NAME_PATTERN, name):
+        raise ValueError(f"invalid graph name {str(name)[:80]!r}: must match {GRAPH_NAME_PATTERN}")
+    return name
 
 
 def default_embedding_model() -> str:
@@ -20,15 +33,25 @@ def default_embedding_model() -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: an invalid secret (a short password) must not be printed by the error that refuses it
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     # Which store: 'auto' means Neo4j when NEO4J_URI is set, else the embedded FalkorDB.
     store: Literal["auto", "falkordb", "neo4j"] = Field("auto", alias="KGP_STORE")
     home: Path = Field(Path(".kgp"), alias="KGP_HOME")
-    graph: str = Field("kgp", alias="KGP_GRAPH", pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$")
+    graph: str = Field("kgp", alias="KGP_GRAPH", pattern=GRAPH_NAME_PATTERN)
 
     falkordb_host: str = Field("127.0.0.1", alias="KGP_FALKORDB_HOST")
     falkordb_port: int = Field(6390, alias="KGP_FALKORDB_PORT")
+    # The embedded servers' password; unset: generated on first use and kept in $KGP_HOME/secrets (mode 0600).
+    falkordb_password: str | None = Field(None, alias="KGP_FALKORDB_PASSWORD", min_length=16)
+    # The embedded broker: a redis-server of its own, so a busy graph never stalls the queue (default: port + 1).
+    broker_port: int | None = Field(None, alias="KGP_BROKER_PORT")
+    # Every statement has a deadline the store enforces; reads take the default, `kgp cypher --timeout` up to max.
+    query_timeout_s: float = Field(60.0, gt=0.0, alias="KGP_QUERY_TIMEOUT_S")
+    query_timeout_max_s: float = Field(900.0, gt=0.0, alias="KGP_QUERY_TIMEOUT_MAX_S")
+    query_memory_mb: int = Field(4096, ge=0, alias="KGP_QUERY_MEMORY_MB",
+                                 description="memory one query may use in the embedded store; 0: unlimited")
 
     neo4j_uri: str | None = Field(None, alias="NEO4J_URI")
     neo4j_username: str = Field("neo4j", alias="NEO4J_USERNAME")
@@ -51,6 +74,10 @@ class Settings(BaseSettings):
     # Redis redelivers an unacknowledged task after this many seconds: it must exceed the longest task
     # (training: the time budget plus evaluation), or a running task is started a second time elsewhere.
     visibility_timeout_s: int = Field(7200, ge=1, alias="KGP_VISIBILITY_TIMEOUT_S")
+    # A running task says it is alive this often; a message whose task has not said so for 3 beats and is older
+    # than the grace is handed back to its queue (a killed worker's task is reclaimed in minutes, not hours).
+    task_heartbeat_s: float = Field(10.0, gt=0.0, alias="KGP_TASK_HEARTBEAT_S")
+    reclaim_grace_s: float = Field(60.0, ge=0.0, alias="KGP_RECLAIM_GRACE_S")
     task_max_retries: int = Field(5, ge=0, alias="KGP_TASK_MAX_RETRIES")
     retry_backoff_max_s: int = Field(120, ge=1, alias="KGP_RETRY_BACKOFF_MAX_S")
     score_shards: int = Field(4, ge=1, le=256, alias="KGP_SCORE_SHARDS")
@@ -84,12 +111,25 @@ class Settings(BaseSettings):
         return self.neo4j_database if self.backend == "neo4j" else self.graph
 
     @property
+    def redis_password(self) -> str:
+        """The embedded servers' password: KGP_FALKORDB_PASSWORD, else the one generated under KGP_HOME."""
+        return self.falkordb_password or read_or_create_secret(self.home / "secrets" / "redis.password")
+
+    @property
+    def embedded_broker_port(self) -> int:
+        return self.broker_port or self.falkordb_port + 1
+
+    def embedded_broker_url(self, db: int) -> str:
+        """A logical database of the embedded broker server, with its password."""
+        return f"redis://:{quote(self.redis_password, safe='')}@{self.falkordb_host}:{self.embedded_broker_port}/{db}"
+
+    @property
     def broker(self) -> str:
-        return self.broker_url or f"redis://{self.falkordb_host}:{self.falkordb_port}/1"
+        return self.broker_url or self.embedded_broker_url(1)
 
     @property
     def results(self) -> str:
-        return self.result_backend or f"redis://{self.falkordb_host}:{self.falkordb_port}/2"
+        return self.result_backend or self.embedded_broker_url(2)
 
     @property
     def broker_is_embedded(self) -> bool:
@@ -110,3 +150,19 @@ class Settings(BaseSettings):
 
 def get_settings(**overrides) -> Settings:
     return Settings(**overrides)
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret in ``path``; created (32 random bytes, hex) with mode 0600 in a 0700 folder when absent."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it meanwhile
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -65,4 +65,5 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path) -> "Snapshot":
-        return cls(**torch.load(path, weights_only=False))
+        """Weights-only: tensors, strings and lists are all a snapshot holds, and nothing else is unpickled."""
+        return cls(**torch.load(path, weights_only=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgplatform.graph.store import embedded_server, open_store
+from kgplatform.graph.store import embedded_broker, embedded_server, open_store
 from kgplatform.settings import Settings
 from tests.support.env import free_port
 
@@ -24,6 +24,7 @@ def base_settings(kgp_home) -> Settings:
     server.start()
     yield settings
     server.stop()
+    embedded_broker(settings).stop()  # started by the tests that run workers
 
 
 @pytest.fixture

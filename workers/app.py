@@ -1,7 +1,8 @@
 """The Celery app: broker and results on Redis, routes, reliability settings and the beat schedule.
 
-Default broker: the embedded FalkorDB's own redis-server, logical databases 1 (messages) and 2 (results, job
-records, locks); the graphs live in 0. Production: the `redis` service of docker-compose.yml through
+Default broker: the embedded broker, a password-protected redis-server of its own beside the embedded FalkorDB
+(a long graph query would stall a shared server), logical databases 1 (messages) and 2 (results, job records,
+locks). Production: the `redis` service of docker-compose.yml through
 KGP_BROKER_URL / KGP_RESULT_BACKEND.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from kgplatform.graph.store import embedded_broker
 from kgplatform.settings import Settings
 
 
@@ -43,8 +45,9 @@ def make_app(settings: Settings) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict:
     schedule = {
-        # Release locks and mark runs of jobs that ended without their failure handler (a lost worker).
-        "reconcile-jobs": {"task": "workers.tasks.reconcile_jobs", "schedule": 600.0},
+        # Reclaim a dead worker's tasks; release locks and mark runs of jobs that ended without their failure
+        # handler (a lost worker). Often: a reclaim must not wait long after the grace.
+        "reconcile-jobs": {"task": "workers.tasks.reconcile_jobs", "schedule": max(15.0, settings.reclaim_grace_s / 2)},
     }
     if settings.incremental_interval_s > 0:
         # New and changed nodes get their predicted links from the newest model (kgplatform/incremental/steps.py).
@@ -60,12 +63,10 @@ app = make_app(Settings())
 
 @worker_init.connect
 def start_embedded_broker(**_) -> None:
-    """`celery -A workers worker` on the default broker: the embedded server must be up before connecting."""
+    """`celery -A workers worker` on the default broker: the embedded broker must be up before connecting."""
     settings = Settings()
     if settings.broker_is_embedded:
-        from kgplatform.graph.store import embedded_server
-
-        embedded_server(settings).start()
+        embedded_broker(settings).start()
 
 
 @worker_process_init.connect

@@ -15,8 +15,8 @@ import time
 import redis
 from celery import Celery, chain, chord, group
 
-from kgplatform.errors import JobError
-from kgplatform.graph.runs import new_run_id
+from kgplatform.errors import JobError, KgpError
+from kgplatform.graph.runs import check_run_id, new_run_id
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.settings import Settings
 from workers.app import app as default_app
@@ -27,6 +27,7 @@ RECORD_TTL_S = 30 * 24 * 3600
 LOCK_TTL_S = 7 * 24 * 3600  # a safety net only: a lock whose job has ended is taken over at once
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 STEPS = ("export", "featurize", "train", "score", "writeback")
+HEARTBEAT_TASKS = {f"workers.tasks.{step}" for step in STEPS}
 
 # Delete the lock only if this job still holds it (never another job's).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -61,6 +62,10 @@ def task_id(job_id: str, step: str, shard: int | None = None) -> str:
 
 
 def get_record(settings: Settings, job_id: str) -> dict:
+    try:
+        check_run_id(job_id)
+    except KgpError:
+        raise JobError(f"invalid job id {str(job_id)[:80]!r}: `kgp jobs list` shows the jobs") from None
     raw = client(settings).get(record_key(job_id))
     if raw is None:
         raise JobError(f"no job {job_id!r} (records are kept {RECORD_TTL_S // 86400} days); `kgp jobs list` shows "
@@ -253,3 +258,47 @@ def cancel_job(settings: Settings, job_id: str) -> dict:
     celery_app(settings).control.revoke(ids)
     return {"job_id": job_id, "run_id": record["run_id"], "revoked_tasks": len(ids),
             "running_step": status["step"] if status["state"] in ("STARTED", "PROGRESS", "RETRY") else None}
+
+
+# ---- heartbeats and reclaiming a dead worker's task --------------------------------------------------------------
+
+def alive_key(task_id: str) -> str:
+    return f"kgp:alive:{task_id}"
+
+
+def beat(settings: Settings, task_id: str, worker: str) -> None:
+    """This task runs (on ``worker``) for at least three more heartbeats."""
+    client(settings).set(alive_key(task_id), worker, px=int(settings.task_heartbeat_s * 3000))
+
+
+def stop_beating(settings: Settings, task_id: str) -> None:
+    client(settings).delete(alive_key(task_id))
+
+
+def reclaim_orphans(settings: Settings, *, grace_s: float | None = None) -> list[str]:
+    """Hand back to their queues the delivered, unacknowledged task messages whose task shows no heartbeat.
+
+    With late acknowledgement a message stays in the broker's 'unacked' set while its task runs; Redis would only
+    restore it after the visibility timeout (hours, so that no healthy long task is ever run twice). A task
+    whose heartbeat has expired has no process running it any more, so its message is restored now (kombu's
+    restore_by_tag). ``grace_s`` covers a message delivered but not yet started. Returns the reclaimed task ids.
+    """
+    grace_s = settings.reclaim_grace_s if grace_s is None else grace_s
+    app = celery_app(settings)
+    results = client(settings)
+    reclaimed = []
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        broker = channel.client
+        now = time.time()
+        for tag, raw in broker.hgetall(channel.unacked_key).items():
+            since = broker.zscore(channel.unacked_index_key, tag)
+            if since is None or now - since < grace_s:
+                continue
+            headers = json.loads(raw)[0].get("headers") or {}
+            task = headers.get("id")
+            if headers.get("task") not in HEARTBEAT_TASKS or results.exists(alive_key(task)):
+                continue  # only the pipeline steps beat; other tasks wait for the visibility timeout
+            channel.qos.restore_by_tag(tag)
+            reclaimed.append(task or (tag.decode() if isinstance(tag, bytes) else tag))
+    return reclaimed

@@ -9,6 +9,8 @@ the job at once with its message, and the run is marked failed so `kgp runs retr
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -16,12 +18,13 @@ from celery import Task
 from celery.signals import task_revoked
 
 from kgplatform.errors import KgpError, TransientStoreError
+from kgplatform.graph.runs import check_run_id, fail_dead_runs
 from kgplatform.graph.store import open_store
 from kgplatform.incremental.steps import BaseCache
 from kgplatform.incremental.steps import score_new as tick
 from kgplatform.pipeline import steps
 from kgplatform.pipeline.config import PipelineConfig
-from kgplatform.settings import Settings
+from kgplatform.settings import Settings, check_graph_name
 from workers import jobs, ticks
 from workers.app import app
 
@@ -32,6 +35,43 @@ REPORT_EVERY_S = 0.5
 
 class JobCancelled(KgpError):
     """The job was cancelled with `kgp jobs cancel`."""
+
+
+class Heartbeat:
+    """Says every KGP_TASK_HEARTBEAT_S that this task still runs, from a thread of its own (a long torch step
+    releases the GIL, so it keeps beating); a killed worker stops beating, and its task is reclaimed."""
+
+    def __init__(self, task_id: str, worker: str):
+        self.task_id, self.worker = task_id, f"{worker}:{os.getpid()}"
+        self._stopped = threading.Event()
+        jobs.beat(SETTINGS, task_id, self.worker)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{task_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(SETTINGS.task_heartbeat_s):
+            try:
+                jobs.beat(SETTINGS, self.task_id, self.worker)
+            except Exception as exc:  # the broker may be restarting: beat again next time
+                log.warning("heartbeat of %s failed: %s", self.task_id, exc)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        jobs.stop_beating(SETTINGS, self.task_id)
+
+
+class ForgedTask(KgpError):
+    """A task whose ids are not ids this platform makes (a path, a hostile string): refused before any work."""
+
+
+def check_ids(kwargs: dict) -> None:
+    """The job id must be a run id and the graph a graph name before either touches a file, a key or the store."""
+    try:
+        check_run_id(kwargs.get("job_id"))
+        check_graph_name(kwargs.get("graph"))
+    except (KgpError, ValueError) as exc:
+        raise ForgedTask(f"refused task: {exc}") from None
 
 
 @contextmanager
@@ -65,8 +105,16 @@ class StepTask(Task):
     acks_late = True
 
     def before_start(self, task_id, args, kwargs):
+        check_ids(kwargs)
         if jobs.is_cancelled(SETTINGS, kwargs["job_id"]):
             raise JobCancelled(f"job {kwargs['job_id']} was cancelled")
+        self._heart = Heartbeat(task_id, self.request.hostname or "worker")
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        heart = getattr(self, "_heart", None)
+        if heart is not None:
+            heart.stop()
+            self._heart = None
 
     def progress(self, job_id: str, step: str):
         """A ProgressFn that becomes update_state('PROGRESS') and a task-progress event, at most every 0.5 s."""
@@ -87,6 +135,8 @@ class StepTask(Task):
         return report
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if isinstance(exc, ForgedTask):
+            return  # its ids name no job of ours: nothing to mark or release
         status = "cancelled" if isinstance(exc, JobCancelled) else "failed"
         end_job(kwargs["job_id"], kwargs["graph"], status)
 
@@ -96,6 +146,10 @@ def on_revoked(request=None, **_) -> None:
     """A cancelled job's queued task was discarded: do the bookkeeping its on_failure would have done."""
     kwargs = getattr(request, "kwargs", None) or {}
     if "job_id" in kwargs and "graph" in kwargs:
+        try:
+            check_ids(kwargs)
+        except ForgedTask:
+            return
         end_job(kwargs["job_id"], kwargs["graph"], "cancelled")
 
 
@@ -136,14 +190,20 @@ def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
 
 @app.task(name="workers.tasks.reconcile_jobs")
 def reconcile_jobs() -> dict:
-    """Beat: free the locks of jobs that ended without their failure handler running (e.g. a lost message)."""
+    """Beat: hand a dead worker's tasks back to their queues, and free the locks (and mark the runs) of jobs that
+    ended without their failure handler running (e.g. a lost message)."""
+    reclaimed = jobs.reclaim_orphans(SETTINGS)
+    with store_for(SETTINGS.graph_name) as store:
+        failed = fail_dead_runs(store)  # in-process runs on this host whose process died
+    if reclaimed:
+        log.warning("reclaimed the tasks of dead workers: %s", ", ".join(reclaimed))
     released = []
     for status in jobs.list_jobs(SETTINGS, limit=500):
         if status["state"] in ("FAILURE", "REVOKED") and \
                 jobs.lock_holder(SETTINGS, status["graph"]) == status["job_id"]:
             end_job(status["job_id"], status["graph"], "cancelled" if status["cancelled"] else "failed")
             released.append(status["job_id"])
-    return {"released": released}
+    return {"released": released, "reclaimed": reclaimed, "failed_runs": failed}
 
 
 INCREMENTAL_CACHE = None  # this worker process's warm base run (kgplatform.incremental.steps.BaseCache)
@@ -154,7 +214,7 @@ def score_new(graph: str | None = None) -> dict:
     """Beat (KGP_INCREMENTAL_INTERVAL_S) or sent after a write: one incremental tick (kgplatform/incremental/steps.py);
     skipped while another tick runs on the graph; schedules retraining when the drift guard says so."""
     global INCREMENTAL_CACHE
-    graph = graph or SETTINGS.graph_name
+    graph = check_graph_name(graph or SETTINGS.graph_name)
     token = ticks.acquire_tick(SETTINGS, graph)
     if token is None:
         return {"status": "skipped", "reason": f"another incremental tick is running on {graph}"}

@@ -7,3 +7,6 @@ CREATE INDEX FOR (r:KgpRun) ON (r.run_id);
 CREATE INDEX FOR (s:KgpSchema) ON (s.name);
 CREATE INDEX FOR (v:KgpReview) ON (v.run_id);
 CREATE INDEX FOR (w:KgpWatermark) ON (w.name);
+CREATE INDEX FOR (i:KgpIngest) ON (i.id);
+CREATE INDEX FOR (t:KgpRelationType) ON (t.type);
+CREATE INDEX FOR (l:KgpLabel) ON (l.label);

@@ -7,3 +7,6 @@ CREATE CONSTRAINT kgp_run_id IF NOT EXISTS FOR (r:KgpRun) REQUIRE r.run_id IS UN
 CREATE CONSTRAINT kgp_schema_name IF NOT EXISTS FOR (s:KgpSchema) REQUIRE s.name IS UNIQUE;
 CREATE INDEX kgp_review_run IF NOT EXISTS FOR (v:KgpReview) ON (v.run_id);
 CREATE CONSTRAINT kgp_watermark_name IF NOT EXISTS FOR (w:KgpWatermark) REQUIRE w.name IS UNIQUE;
+CREATE CONSTRAINT kgp_ingest_id IF NOT EXISTS FOR (i:KgpIngest) REQUIRE i.id IS UNIQUE;
+CREATE CONSTRAINT kgp_relation_type IF NOT EXISTS FOR (t:KgpRelationType) REQUIRE t.type IS UNIQUE;
+CREATE CONSTRAINT kgp_label IF NOT EXISTS FOR (l:KgpLabel) REQUIRE l.label IS UNIQUE;

@@ -18,7 +18,7 @@ import torch
 from kgplatform.bench.worker_process import WorkerProcess
 from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.runs import retract_run
-from kgplatform.graph.store import open_store
+from kgplatform.graph.store import embedded_broker, open_store
 from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
 from kgplatform.pipeline.config import PipelineConfig
@@ -30,7 +30,7 @@ from kgplatform.settings import Settings
 from workers import jobs
 
 STAGES = ("export", "featurize", "train", "score", "writeback")
-BENCH_BROKER_DBS = (13, 14)  # a broker of its own in the embedded server: real workers on db 1/2 are untouched
+BENCH_BROKER_DBS = (13, 14)  # a broker of its own in the embedded broker: real workers on db 1/2 are untouched
 
 
 def stage_windows(run_dir: RunDir, num_shards: int) -> dict[str, tuple[float, float]]:
@@ -56,8 +56,8 @@ def summarize(run_dir: RunDir, num_shards: int, wall_s: float) -> dict:
 def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: str(v) for k, v in settings.model_dump(by_alias=True).items() if v is not None}
     if settings.broker_is_embedded:
-        base = f"redis://{settings.falkordb_host}:{settings.falkordb_port}"
-        env["KGP_BROKER_URL"], env["KGP_RESULT_BACKEND"] = (f"{base}/{db}" for db in BENCH_BROKER_DBS)
+        embedded_broker(settings).start()
+        env["KGP_BROKER_URL"], env["KGP_RESULT_BACKEND"] = (settings.embedded_broker_url(db) for db in BENCH_BROKER_DBS)
     return env
 
 

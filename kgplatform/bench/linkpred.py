@@ -10,6 +10,7 @@ from kgplatform.bench.baseline import run_baseline
 from kgplatform.bench.classify import TARGETS, calibration_test_report, classification_report
 from kgplatform.bench.targets import render_targets
 from kgplatform.graph.export import export_snapshot
+from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import open_store
 from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
@@ -138,6 +139,9 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         "dataset": dataset, "backend": store.backend, "graph": store.graph_name,
         "counts": {"entities": snapshot.num_nodes, "relations": snapshot.num_relations,
                    "edges": int(snapshot.edge_index.shape[1]), "ingested_new": ingest["relationships_created"]},
+        # each relationship type's original relation id as the dataset writes it (a Freebase path, an IRI)
+        "relation_sources": {t: v["source_id"] for t, v in sorted(relation_registry(store).items())
+                             if t in snapshot.rel_names},
         "test": test,
         "test_unconstrained": strip_per_relation(unconstrained) | {"per_relation": unconstrained["per_relation"]},
         "valid": {"best_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
@@ -242,9 +246,11 @@ def render_markdown(reports: list[dict]) -> str:
         out += [f"### {rep['dataset']}: per relation (type-constrained, filtered, test)", "",
                 "| relation | queries | MRR | Hits@1 | Hits@10 |" + "".join(f" {n} |" for n, _ in others),
                 "|---|---|---|---|---|" + "---|" * len(others)]
+        sources = rep.get("relation_sources", {})
         for rel, m in sorted(rep["test"]["per_relation"].items(), key=lambda kv: -kv[1]["count"]):
             theirs = "".join(f" {t['per_relation'].get(rel, {}).get('mrr', 0):.3f} |" for _, t in others)
-            out.append(f"| {rel} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |{theirs}")
+            name = rel if sources.get(rel, rel) == rel else f"{rel} (`{sources[rel]}`)"  # the dataset's own id
+            out.append(f"| {name} | {m['count']} | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} |{theirs}")
         stages = ", ".join(f"{k} {v:.0f}s" for k, v in rep["timings_s"].items())
         load = rep.get("machine", {}).get("load_avg_5min")
         load_text = f" Load average (5 min) {load['start']:.1f} at start, {load['end']:.1f} at end." if load else ""

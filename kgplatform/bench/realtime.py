@@ -26,6 +26,7 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,8 @@ def split_new_products(graph: ParsedGraph, count: int, seed: int = 0) -> tuple[P
         revealed = min(edges, key=lambda t: (rank.get(t.rel_type, len(rank)), t.tail))
         held[pid] = (by_id[pid], TripleRow(revealed.head, revealed.rel_type, revealed.tail, None),
                      [t for t in edges if t is not revealed])
-    base = ParsedGraph([e for e in graph.entities if e.id not in chosen],
-                       [t for t in graph.triples if t.head not in chosen and t.tail not in chosen],
-                       graph.relation_text, graph.source)
+    base = replace(graph, entities=[e for e in graph.entities if e.id not in chosen],
+                   triples=[t for t in graph.triples if t.head not in chosen and t.tail not in chosen])
     return base, held
 
 
@@ -85,8 +85,9 @@ def percentiles(values: list[float]) -> dict:
 class Trials:
     """Insert products, wait until their links are visible, delete them again; one instance per dataset run."""
 
-    def __init__(self, store, settings: Settings, held: dict):
-        self.store, self.settings, self.held = store, settings, held
+    def __init__(self, store, settings: Settings, held: dict, graph: ParsedGraph):
+        """graph: the base graph, whose names (and their sources) the inserted products' rows share."""
+        self.store, self.settings, self.held, self.graph = store, settings, held, graph
         self.ids = sorted(held)
         self.cursor = 0
         self.cache = EmbeddingCache(settings.cache_dir, model_fingerprint(settings.embed_model))
@@ -97,8 +98,8 @@ class Trials:
         return picked
 
     def insert(self, ids: list[str]) -> None:
-        load_graph(self.store, ParsedGraph([self.held[i][0] for i in ids], [self.held[i][1] for i in ids]),
-                   batch_size=self.settings.write_batch_size)
+        batch = replace(self.graph, entities=[self.held[i][0] for i in ids], triples=[self.held[i][1] for i in ids])
+        load_graph(self.store, batch, batch_size=self.settings.write_batch_size)
 
     def visible(self, ids: list[str]) -> dict | None:
         row = execute(self.store, "bench/visible", {"ids": ids, "name": WATERMARK}, read_only=True)[0]
@@ -190,7 +191,7 @@ def run_realtime(settings: Settings, data: Path, *, held_out: int = 100, time_bu
     load_graph(store, base_graph, batch_size=settings.write_batch_size, progress=progress)
     result = run_pipeline(store, settings, PipelineConfig(train=TrainConfig(time_budget_s=time_budget, seed=seed)),
                           progress=progress)
-    trials = Trials(store, settings, held)
+    trials = Trials(store, settings, held, base_graph)
     cache = BaseCache()
     score_new(store, settings, cache)  # warm: the model loaded, the encoder loaded, the watermark set
     report = {"direct": {}, "queue": {}}

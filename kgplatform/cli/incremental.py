@@ -24,15 +24,17 @@ def describe(result: dict) -> str:
     if result["status"] == "no-model":
         return result["message"]
     window = result["window"]
+    waiting = "".join(f"\nwaiting for ingest {i['id']} ({i['status']}: {i['source'] or 'in memory'}) to complete; "
+                      "rerun it if it stopped" for i in result.get("waiting_for_ingests", []))
     if result["status"] == "idle":
-        return f"nothing changed since {window['since']} (base run {result['base_run']})"
+        return f"nothing changed since {window['since']} (base run {result['base_run']})" + waiting
     written = sum(result["written_per_type"].values())
     line = (f"{result['run_id']}: {result['changed']} changed nodes ({result['new_nodes']} new) -> "
             f"{written} predicted edges {result['written_per_type']} in {sum(result['timings_s'].values()):.2f} s")
     drift = result.get("drift") or {}
     if drift.get("retrain"):
         line += "\nretraining advised: " + "; ".join(drift["reasons"])
-    return line
+    return line + waiting
 
 
 def score_new(as_json: AsJson = False,

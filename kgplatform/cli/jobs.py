@@ -23,7 +23,8 @@ from kgplatform.cli.common import (
     out,
     pipeline_config,
 )
-from kgplatform.graph.store import embedded_server
+from kgplatform.graph.store import embedded_broker
+from kgplatform.graph.uris import mask_uri
 from kgplatform.settings import Settings
 from workers import jobs
 from workers.app import app as celery_app
@@ -35,10 +36,10 @@ ENDED = {"SUCCESS", "FAILURE", "REVOKED"}
 
 
 def ready_settings() -> Settings:
-    """Settings of this process; the embedded server is started when it is the broker."""
+    """Settings of this process; the embedded broker is started when it is the one configured."""
     settings = Settings()
     if settings.broker_is_embedded:
-        embedded_server(settings).start()
+        embedded_broker(settings).start()
     return settings
 
 
@@ -53,7 +54,7 @@ def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (e
     """Run a Celery worker (the same as `celery -A workers worker -Q QUEUES [-B]`)."""
     settings = ready_settings()
     node = name or f"kgp-{os.getpid()}@%h"
-    console.print(f"worker {node} on queues {queues}; broker {settings.broker}", markup=False)
+    console.print(f"worker {node} on queues {queues}; broker {mask_uri(settings.broker)}", markup=False)
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-n", node, "-E"]
     if beat:
         argv += ["-B", f"--schedule={settings.home / 'celerybeat-schedule'}"]

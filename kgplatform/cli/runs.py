@@ -26,7 +26,7 @@ from kgplatform.cli.common import (
     settings,
 )
 from kgplatform.errors import KgpError
-from kgplatform.graph.runs import list_runs, retract_run, show_run
+from kgplatform.graph.runs import fail_dead_runs, list_runs, retract_run, show_run
 from kgplatform.progress import RichProgress
 
 runs_app = typer.Typer(help="Inspect and retract prediction runs.", no_args_is_help=True)
@@ -57,8 +57,10 @@ def print_run_summary(summary: dict) -> None:
 
 @runs_app.command("list")
 def runs_list(as_json: AsJson = False):
-    """All runs in the store, newest first."""
-    rows = list_runs(open_configured_store())
+    """All runs in the store, newest first (runs whose process died are marked failed first)."""
+    store = open_configured_store()
+    fail_dead_runs(store)
+    rows = list_runs(store)
     if as_json:
         emit_json(rows)
         return
@@ -74,7 +76,9 @@ def runs_show(run_id: str, as_json: AsJson = False):
     """A run's config, metrics, counts and its edges by type and status."""
     from kgplatform.pipeline.rundir import RunDir
 
-    info = show_run(open_configured_store(), run_id)
+    store = open_configured_store()
+    fail_dead_runs(store)
+    info = show_run(store, run_id)
     folder = RunDir.of(settings().runs_dir, run_id)
     if folder.path.is_dir():
         info["run_dir"] = str(folder.path.resolve())

@@ -13,6 +13,7 @@ from kgplatform.cli.common import AsJson, console, emit_json, out, settings
 from kgplatform.cli.review import default_reviewer
 from kgplatform.errors import KgpError
 from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import execute, open_store
 from kgplatform.settings import Settings
 
@@ -42,8 +43,9 @@ def explain_edge(configured: Settings, head: str, rel_type: str, tail: str, run_
     if prediction is None:
         raise KgpError(f"run {run_id} did not predict {edge} (not in {folder.file(RunDir.PREDICTIONS)})")
     explanation = load_explainer(folder).explain(head, rel_type, tail)
+    source = relation_registry(open_store(configured)).get(rel_type, {}).get("source_id")
     return {"run_id": run_id, "probability": prediction["probability"], "score": prediction["score"],
-            "evidence": summarize(explanation, prediction["probability"]), **explanation}
+            "evidence": summarize(explanation, prediction["probability"]), "rel_source": source, **explanation}
 
 
 def explain(head: str = typer.Argument(..., help="the head's id"),
@@ -60,6 +62,8 @@ def explain(head: str = typer.Argument(..., help="the head's id"),
     h, t = result["head"], result["tail"]
     out.print(f"{h['name']} ({h['id']}) -[:{rel_type}]-> {t['name']} ({t['id']})", markup=False, highlight=False)
     out.print(f"run {result['run_id']}  probability {result['probability']:.3f}  score {result['score']:.3f}")
+    if result.get("rel_source") and result["rel_source"] != rel_type:
+        out.print(f"{rel_type} is the relation {result['rel_source']}", markup=False, highlight=False)
     if result["paths"]:
         table = Table("path", "rule confidence", "support", "instances", title="supporting paths (best first)")
         for p in result["paths"]:
@@ -91,8 +95,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     token = configured.review_token or new_token()
     app = create_app(configured, token, reviewer=reviewer or default_reviewer() or "review-page")
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    if not configured.review_token:
+    address = f"http://{shown}:{port}/"
+    if configured.review_token:  # a configured secret is never printed (terminal scrollback, logs, CI output)
+        console.print(f"KGP_REVIEW_TOKEN is configured: open {address}?token=<KGP_REVIEW_TOKEN> once (it sets a "
+                      "cookie), or send Authorization: Bearer <KGP_REVIEW_TOKEN>", markup=False, highlight=False,
+                      soft_wrap=True)
+        out.print(f"review page: {address}", markup=False, highlight=False, soft_wrap=True)
+    else:  # generated for this session only: printing it is the only way to hand it over
         console.print("KGP_REVIEW_TOKEN is not set: generated a token for this session", markup=False)
-    out.print(f"review page: http://{shown}:{port}/?token={token}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"review page: {address}?token={token}", markup=False, highlight=False, soft_wrap=True)
     sys.stdout.flush()  # scripts (and the browser test) read the address before the server logs anything
     uvicorn.run(app, host=host, port=port, log_level="warning")

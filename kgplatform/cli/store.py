@@ -12,37 +12,45 @@ from rich.table import Table
 from kgplatform.cli.common import AsJson, console, emit_json, open_configured_store, out, settings
 from kgplatform.errors import KgpError
 from kgplatform.graph import cypher_files
-from kgplatform.graph.store import embedded_server
+from kgplatform.graph.store import embedded_broker, embedded_server, open_store
 from kgplatform.progress import RichProgress
 from kgplatform.review.analyst import prepare_params
 
 db_app = typer.Typer(help="The embedded FalkorDB server.", no_args_is_help=True)
 
 
+def embedded_servers() -> list:
+    configured = settings()
+    return [embedded_server(configured), embedded_broker(configured)]
+
+
 @db_app.command("start")
 def db_start():
-    """Start the embedded FalkorDB (data in $KGP_HOME/falkordb, persisted with an append-only file)."""
-    server = embedded_server(settings())
-    started = server.start()
-    out.print(f"FalkorDB {'started' if started else 'already running'} on {server.host}:{server.port}, "
-              f"data in {server.data_dir}")
+    """Start the embedded FalkorDB and the embedded broker (data in $KGP_HOME, append-only files, a password)."""
+    for server in embedded_servers():
+        started = server.start()
+        out.print(f"{server.name} {'started' if started else 'already running'} on {server.host}:{server.port}, "
+                  f"data in {server.data_dir}")
 
 
 @db_app.command("stop")
 def db_stop():
-    """Save and stop the embedded FalkorDB."""
-    stopped = embedded_server(settings()).stop()
-    out.print("FalkorDB stopped (data saved)" if stopped else "FalkorDB was not running")
+    """Save and stop the embedded FalkorDB and the embedded broker."""
+    for server in embedded_servers():
+        stopped = server.stop()
+        out.print(f"{server.name} stopped (data saved)" if stopped else f"{server.name} was not running")
 
 
 @db_app.command("status")
 def db_status(as_json: AsJson = False):
-    """Whether the embedded store runs, where its data lives, and its graphs."""
-    info = {"backend": settings().backend, **embedded_server(settings()).status()}
+    """Whether the embedded store and broker run, where their data lives, and the graphs."""
+    store, broker = embedded_servers()
+    info = {"backend": settings().backend, **store.status(), "broker": broker.status()}
     emit_json(info) if as_json else out.print(info)
 
 
-def ingest(path: Path = typer.Argument(..., exists=True, help="dataset folder, catalog CSV folder or .jsonl"),
+def ingest(path: Path = typer.Argument(..., exists=True, help="dataset folder, catalog CSV folder, .jsonl, or RDF file "
+                                                                   "(.nt, .nq, .ttl, optionally .gz)"),
            as_json: AsJson = False):
     """Validate then load a dataset (entities.tsv + triples_*.tsv) or a product catalog. Re-running changes nothing."""
     from kgplatform.ingest.load import ingest_path
@@ -72,14 +80,21 @@ def parse_params(pairs: list[str]) -> dict:
 def cypher(query: Optional[str] = typer.Argument(None, help="a read-only Cypher query"),
            file: Optional[str] = typer.Option(None, "--file", help="a statement of cypher/ by name, e.g. analyst/x"),
            param: list[str] = typer.Option([], "--param", help="NAME=VALUE (JSON values parsed)"),
+           timeout: Optional[float] = typer.Option(
+               None, "--timeout", min=0.001, help="seconds before the store cancels the query (default "
+               "KGP_QUERY_TIMEOUT_S; at most KGP_QUERY_TIMEOUT_MAX_S)"),
            as_json: bool = typer.Option(False, "--json", help="print a JSON list of row objects")):
-    """Run a read-only query on the configured store."""
+    """Run a read-only query on the configured store, with a deadline the store enforces."""
     if (query is None) == (file is None):
         raise KgpError("give either a QUERY or --file NAME")
+    configured = settings()
+    if timeout is not None and timeout > configured.query_timeout_max_s:
+        raise KgpError(f"--timeout {timeout:g} is over KGP_QUERY_TIMEOUT_MAX_S ({configured.query_timeout_max_s:g})")
     text = cypher_files.render(file) if file else query
     # declared parameters: defaults, types, unknown/missing ones refused
     params = prepare_params(file, parse_params(param)) if file else parse_params(param)
-    rows = open_configured_store().query(text, params, read_only=True)
+    store = open_store(configured, create_missing=False)  # a misspelt KGP_GRAPH is an error, not a new graph
+    rows = store.query(text, params, read_only=True, timeout_s=timeout)
     if as_json:
         emit_json(rows)
         return

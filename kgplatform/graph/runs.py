@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import socket
 import time
+from pathlib import Path
 
 from kgplatform.errors import KgpError
+from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import GraphStore, execute
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -25,11 +29,50 @@ def check_run_id(run_id: str) -> str:
 
 
 def record_run(store: GraphStore, *, run_id: str, model: str, config: dict, metrics: dict, counts: dict,
-               status: str, snapshot_hash: str, method: str) -> None:
+               status: str, snapshot_hash: str, method: str, owner: str | None = None) -> None:
+    """owner: process_owner() of an in-process run, so that a run its dead process left 'running' is found."""
     execute(store, "runs/merge_run", {
         "run_id": run_id, "model": model, "config": json.dumps(config, sort_keys=True, default=str),
         "metrics": json.dumps(metrics, sort_keys=True, default=str), "counts": json.dumps(counts, sort_keys=True),
-        "status": status, "snapshot_hash": snapshot_hash, "method": method})
+        "status": status, "snapshot_hash": snapshot_hash, "method": method, "owner": owner})
+
+
+def process_owner(pid: int | None = None) -> str:
+    """'host:pid:start' of a process (this one by default): the start time tells a reused pid apart."""
+    pid = pid or os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux /proc), or '' where that is not available."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when the owner ran on this host and its process is gone (another host's runs are left alone)."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return bool(start) and process_start(int(pid)) != start  # the pid now belongs to another process
+
+
+def fail_dead_runs(store: GraphStore) -> list[str]:
+    """Mark 'failed' the runs whose owning process died (killed, or its store went away during write-back);
+    their partial edges stay retractable with `kgp runs retract`. Returns their ids."""
+    dead = [r["run_id"] for r in execute(store, "runs/running_runs", read_only=True) if owner_is_dead(r["owner"])]
+    for run_id in dead:
+        execute(store, "runs/set_status", {"run_id": run_id, "status": "failed"})
+    return dead
 
 
 def list_runs(store: GraphStore) -> list[dict]:
@@ -44,6 +87,9 @@ def show_run(store: GraphStore, run_id: str) -> dict:
     row = rows[0]
     out = {**row, **{k: json.loads(row[k] or "{}") for k in ("config", "metrics", "counts")}}
     out["edges"] = execute(store, "runs/count_run_edges", {"run_id": run_id}, read_only=True)
+    registry = relation_registry(store)
+    out["relation_sources"] = {t: registry[t]["source_id"] for t in sorted({e["rel_type"] for e in out["edges"]})
+                               if t in registry}  # each type's original relation id (a Freebase path, an IRI)
     return out
 
 

@@ -16,8 +16,10 @@ class GraphStore(Protocol):
     backend: str
     graph_name: str
 
-    def query(self, text: str, params: dict | None = None, *, read_only: bool = False) -> list[Row]:
-        """Execute one Cypher statement; rows come back as plain dicts."""
+    def query(self, text: str, params: dict | None = None, *, read_only: bool = False,
+              timeout_s: float | None = None) -> list[Row]:
+        """Execute one Cypher statement; rows come back as plain dicts. timeout_s: this statement's deadline
+        (default: the store's, KGP_QUERY_TIMEOUT_S), enforced by the server, which cancels the statement."""
 
     def apply_schema(self, rel_types: list[str] | tuple[str, ...] = ()) -> None:
         """Create the indexes/constraints of cypher/schema/<backend>.cypher, and of <backend>_relationship.cypher
@@ -53,19 +55,35 @@ def write_rows(store: GraphStore, name: str, rows: list[Row], *, batch_size: int
 
 
 def embedded_server(settings: Settings) -> EmbeddedFalkorDB:
-    return EmbeddedFalkorDB(settings.falkordb_dir, settings.falkordb_host, settings.falkordb_port)
+    """The embedded graph store, with this platform's password and query limits."""
+    limits = ("TIMEOUT_DEFAULT", str(int(settings.query_timeout_s * 1000)),
+              "TIMEOUT_MAX", str(int(settings.query_timeout_max_s * 1000)),
+              "QUERY_MEM_CAPACITY", str(settings.query_memory_mb * 1024 * 1024))
+    return EmbeddedFalkorDB(settings.falkordb_dir, settings.falkordb_host, settings.falkordb_port,
+                            password=settings.redis_password, module_args=limits,
+                            socket_timeout_s=settings.query_timeout_max_s + 30)
 
 
-def open_store(settings: Settings, *, graph: str | None = None) -> GraphStore:
-    """The configured backend's store; starts the embedded FalkorDB when it is the backend and not running."""
+def embedded_broker(settings: Settings) -> EmbeddedFalkorDB:
+    """The embedded Celery broker and result backend: a redis-server of its own, next to the store."""
+    return EmbeddedFalkorDB(settings.home / "broker", settings.falkordb_host, settings.embedded_broker_port,
+                            password=settings.redis_password, graph_module=False)
+
+
+def open_store(settings: Settings, *, graph: str | None = None, create_missing: bool = True) -> GraphStore:
+    """The configured backend's store; starts the embedded FalkorDB when it is the backend and not running.
+    create_missing=False: a read of a FalkorDB graph that does not exist is refused instead of creating it."""
     if settings.backend == "neo4j":
         from kgplatform.graph.neo4j import Neo4jStore  # the neo4j driver is imported only when it is used
 
         if not settings.neo4j_uri:
             raise ValueError("KGP_STORE=neo4j needs NEO4J_URI")
         return Neo4jStore(settings.neo4j_uri, settings.neo4j_username, settings.neo4j_password,
-                          settings.neo4j_database, retry_s=settings.neo4j_retry_s)
+                          settings.neo4j_database, retry_s=settings.neo4j_retry_s,
+                          timeout_s=settings.query_timeout_s)
     from kgplatform.graph.falkordb import FalkorStore
 
     embedded_server(settings).start()
-    return FalkorStore(settings.falkordb_host, settings.falkordb_port, graph or settings.graph)
+    return FalkorStore(settings.falkordb_host, settings.falkordb_port, graph or settings.graph,
+                       password=settings.redis_password, timeout_s=settings.query_timeout_s,
+                       socket_timeout_s=settings.query_timeout_max_s + 30, create_missing=create_missing)

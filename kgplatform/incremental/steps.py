@@ -5,7 +5,8 @@ One tick (``score_new``), run by `kgp score-new`, `kgp watch` and the Celery bea
 1. The base run: the newest completed full run whose artefacts are in the run directory (kept warm in a
    ``BaseCache`` between ticks).
 2. The window (since, until]: since = the watermark (a KgpWatermark node in the graph; the base run's start when
-   there is none or it is older), until = the store's clock now.
+   there is none or it is older), until = the store's clock now, or just before the oldest ingest that has not
+   completed began (a KgpIngest node still 'running' or 'failed'): half-loaded data waits for its ingest.
 3. Changed nodes: entities stamped in the window, and both ends of asserted relationships created in it.
 4. Their k-hop neighbourhood read from the store, the new text encoded (embedding cache), scored
    (stages.py), written with method='incremental', this run's id and the base run's model.
@@ -27,6 +28,7 @@ from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.incremental.drift import measure_drift
 from kgplatform.incremental.stages import BaseRun, Neighbourhood, changed_texts, extend, new_node_texts, score
+from kgplatform.ingest.load import ingests_in_progress
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.pipeline.steps import load_model
 from kgplatform.settings import Settings
@@ -53,12 +55,12 @@ def load_base_run(settings: Settings, row: dict) -> BaseRun:
     out = RunDir.of(settings.runs_dir, row["run_id"])
     cfg = out.load_config()
     snapshot = out.load_snapshot()
+    calibration, text_calibration = out.load_calibrators(snapshot.rel_names)
     if cfg.train.use_text:
         load_encoder(settings.embed_model)  # warm now, not on the first new product (load_encoder is cached)
     return BaseRun(run_id=row["run_id"], model_name=row["model"], created_at=int(row["created_at"]), cfg=cfg,
                    snapshot=snapshot, model=load_model(out, snapshot, cfg), states=out.load_tensor(RunDir.NODE_STATES),
-                   calibration=out.load_pickle(RunDir.CALIBRATION_MODEL),
-                   text_calibration=out.load_pickle(RunDir.TEXT_CALIBRATION_MODEL))
+                   calibration=calibration, text_calibration=text_calibration)
 
 
 def latest_base_row(store: GraphStore, settings: Settings) -> dict | None:
@@ -133,8 +135,14 @@ def score_new(store: GraphStore, settings: Settings, cache: BaseCache | None = N
     load_s = round(time.perf_counter() - started, 4)
     mark = read_watermark(store)
     since, until = max(int(mark["at"] or 0), base.created_at), int(mark["now"])
+    pending = ingests_in_progress(store)
+    if pending:  # half-loaded data waits: the window ends before the oldest unfinished ingest began
+        until = max(since, min(until, min(int(i["started_at"]) for i in pending) - 1))
     result = score_window(store, settings, base, since, until)
     result["timings_s"] = {"load": load_s, **result["timings_s"]}
+    if pending:
+        result["waiting_for_ingests"] = [{"id": i["id"], "source": i["source"], "status": i["status"]}
+                                         for i in pending]
     if result["status"] == "idle":
         set_watermark(store, until, mark["run_id"], base.run_id)
     elif check_drift:

@@ -1,10 +1,22 @@
-"""Write a parsed graph into the store: schema first, then entities by label, then relationships by type."""
+"""Write a parsed graph into the store: schema first, then entities by label, then relationships by type.
+
+Every load records itself in a `(:KgpIngest {id})` node: status 'running' before its first write, 'completed'
+after its last ('failed', with the error, when it stops on an error it can still report). Its id is derived from
+the source (the resolved path; for a graph built in memory, a hash of its content), so a rerun of the same source
+finds the record and, since loading is idempotent, completes it. Readers that must not see half a graph (the
+incremental job) call ingests_in_progress.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
+from kgplatform.graph.names import LABEL_PATTERN, assign_labels, assign_rel_types
+from kgplatform.graph.schema import declared_schema, label_registry, relation_registry
 from kgplatform.graph.store import GraphStore, execute, write_rows
 from kgplatform.ingest.catalog import parse_catalog
 from kgplatform.ingest.records import ParsedGraph
@@ -13,18 +25,113 @@ from kgplatform.progress import ProgressFn
 
 
 def parse_source(path: Path) -> ParsedGraph:
-    """A dataset folder (entities.tsv + triples_*.tsv) or a product catalog (CSV folder / JSONL)."""
+    """A dataset folder (entities.tsv + triples_*.tsv), an RDF file (.nt/.nq/.ttl, optionally .gz) or a product
+    catalog (CSV folder / JSONL)."""
+    from kgplatform.ingest.rdf import parse_rdf, rdf_format  # imports rdflib only when an ingest runs
+
     path = Path(path)
+    if rdf_format(path):
+        return parse_rdf(path)
     if path.is_dir() and (path / "entities.tsv").is_file():
         return parse_dataset_dir(path)
     return parse_catalog(path)
 
 
+def ingest_id(graph: ParsedGraph) -> str:
+    """The id of the graph's KgpIngest record: the same for every run over the same source."""
+    digest = hashlib.sha256()
+    if graph.source:
+        digest.update(b"source\0" + str(Path(graph.source).resolve()).encode("utf-8"))
+    else:
+        digest.update(b"content\0")
+        for e in graph.entities:
+            digest.update(json.dumps([e.id, e.label, e.type, e.name, e.description]).encode("utf-8") + b"\n")
+        for t in graph.triples:
+            digest.update(json.dumps([t.head, t.rel_type, t.tail, t.split]).encode("utf-8") + b"\n")
+    return "ingest-" + digest.hexdigest()[:24]
+
+
+def ingests_in_progress(store: GraphStore) -> list[dict]:
+    """The ingests that did not complete, oldest first: running now, stopped by a crash (still 'running'), or
+    'failed'. Their data may be partly written; a rerun of the same source completes them. Each: {id, source,
+    status, started_at (ms, the store's clock), attempts, entities, triples, error}."""
+    return execute(store, "ingest/ingests_in_progress", read_only=True)
+
+
+def _label_sources(graph: ParsedGraph) -> dict[str, str]:
+    out = dict(graph.label_sources)
+    for e in graph.entities:
+        out.setdefault(e.label, e.type)
+    return out
+
+
+def reconcile_names(store: GraphStore, graph: ParsedGraph) -> ParsedGraph:
+    """The graph with its names made consistent with the store's registry: a source name registered by an
+    earlier ingest keeps its registered name, and a name registered for another source is not reused (this one
+    gets a hash). Only names with an explicit source (relation_sources / label_sources) are renamed."""
+    rel_types, labels = set(graph.rel_types), set(graph.labels)
+    rel_sources = {t: s for t, s in graph.relation_sources.items() if t in rel_types}
+    label_sources = {lb: s for lb, s in graph.label_sources.items() if lb in labels}
+    rename_rel: dict[str, str] = {}
+    rename_label: dict[str, str] = {}
+    if rel_sources:
+        taken = {t: v["source_id"] for t, v in relation_registry(store).items()}
+        if taken:
+            assigned = assign_rel_types(rel_sources.values(), taken)
+            rename_rel = {t: assigned[s] for t, s in rel_sources.items() if assigned[s] != t}
+    if label_sources:
+        taken = {lb: v["source_id"] for lb, v in label_registry(store).items()}
+        if taken:
+            assigned = assign_labels(label_sources.values(), taken)
+            rename_label = {lb: assigned[s] for lb, s in label_sources.items() if assigned[s] != lb}
+    if not rename_rel and not rename_label:
+        return graph
+    return replace(
+        graph,
+        entities=[replace(e, label=rename_label.get(e.label, e.label)) for e in graph.entities],
+        triples=[replace(t, rel_type=rename_rel.get(t.rel_type, t.rel_type)) for t in graph.triples],
+        relation_text={rename_rel.get(t, t): x for t, x in graph.relation_text.items()},
+        relation_sources={rename_rel.get(t, t): s for t, s in graph.relation_sources.items()},
+        label_sources={rename_label.get(lb, lb): s for lb, s in graph.label_sources.items()},
+    )
+
+
 def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
                progress: ProgressFn | None = None) -> dict:
-    """Idempotent: entities are merged on id, a relationship is created only if no asserted one links the pair."""
-    store.apply_schema(graph.rel_types)
+    """Idempotent: entities are merged on id (a changed type replaces the entity's label), a relationship is
+    created only if no asserted one links the pair. Recorded in a KgpIngest node (module docstring)."""
+    store.apply_schema(graph.rel_types)  # DDL only, idempotent; creates the graph before the reads below
+    renamed = reconcile_names(store, graph)
+    if renamed is not graph:
+        graph = renamed
+        store.apply_schema(graph.rel_types)
+    known_labels, _ = declared_schema(store)
+    record = {"id": ingest_id(graph), "source": str(Path(graph.source).resolve()) if graph.source else "",
+              "entities": len(graph.entities), "triples": len(graph.triples), "labels": graph.labels,
+              "rel_types": graph.rel_types}
+    execute(store, "ingest/begin_ingest", record)  # before the first write of data
+    try:
+        result = _write(store, graph, batch_size=batch_size, progress=progress, relabel=bool(known_labels))
+    except Exception as exc:
+        try:  # best effort: a store that died cannot take it, and the record stays 'running'
+            execute(store, "ingest/fail_ingest", {"id": record["id"], "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        except Exception:  # noqa: BLE001 - the original error is the one to raise
+            pass
+        raise
+    execute(store, "ingest/finish_ingest", {"id": record["id"], "relabelled": result["relabelled"],
+                                            "relationships_created": result["relationships_created"]})
+    return {"ingest_id": record["id"], **result}
+
+
+def _write(store: GraphStore, graph: ParsedGraph, *, batch_size: int, progress: ProgressFn | None,
+           relabel: bool) -> dict:
     execute(store, "ingest/declare_schema", {"labels": graph.labels, "rel_types": graph.rel_types})
+    label_sources = _label_sources(graph)
+    write_rows(store, "ingest/register_labels",
+               [{"label": lb, "source_id": label_sources.get(lb, lb)} for lb in graph.labels], batch_size=batch_size)
+    write_rows(store, "ingest/register_rel_types",
+               [{"type": t, "source_id": graph.relation_sources.get(t, t), "text": graph.relation_text.get(t, "")}
+                for t in graph.rel_types], batch_size=batch_size)
     total = len(graph.entities) + len(graph.triples)
     done = 0
 
@@ -39,6 +146,7 @@ def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
         by_label[e.label].append({"id": e.id, "name": e.name, "description": e.description, "type": e.type})
     for label, rows in sorted(by_label.items()):
         write_rows(store, "ingest/merge_entities", rows, batch_size=batch_size, label=label, on_batch=advance)
+    relabelled = _remove_stale_labels(store, graph, batch_size=batch_size) if relabel else 0
 
     by_type = defaultdict(list)
     for t in graph.triples:
@@ -49,7 +157,24 @@ def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
                                        rel_type=rel_type, on_batch=advance)
     return {"entities": len(graph.entities), "triples": len(graph.triples),
             "relationships_created": sum(created.values()), "created_per_type": created,
-            "labels": graph.labels, "rel_types": graph.rel_types}
+            "labels": graph.labels, "rel_types": graph.rel_types, "relabelled": relabelled}
+
+
+def _remove_stale_labels(store: GraphStore, graph: ParsedGraph, *, batch_size: int) -> int:
+    """A re-ingested entity whose type changed keeps :Entity and exactly its new label: every other label is
+    removed (one statement per stale label, since Cypher takes no label as a parameter). A label that is not a
+    valid name cannot be spliced into a statement and is left alone (ingest never writes one). Returns how many
+    entities lost a label."""
+    rows = [{"id": e.id, "label": e.label} for e in graph.entities]
+    stale: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(rows), batch_size):
+        for r in execute(store, "ingest/stale_labels", {"rows": rows[start:start + batch_size]}, read_only=True):
+            for label in r["stale"]:
+                if LABEL_PATTERN.fullmatch(label):
+                    stale[label].append(r["id"])
+    for label, ids in sorted(stale.items()):
+        write_rows(store, "ingest/remove_label", [{"id": i} for i in ids], batch_size=batch_size, label=label)
+    return len({i for ids in stale.values() for i in ids})
 
 
 def ingest_path(store: GraphStore, path: Path, *, batch_size: int = 2000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -30,10 +31,18 @@ class TripleRow:
 
 @dataclass
 class ParsedGraph:
+    """relation_text: relationship type -> the dataset's text for it ('hypernym'), when it has one.
+    relation_sources: relationship type -> the relation id it was named from ('_hypernym'), and label_sources:
+    label -> the entity type text it was named from ('grande école'); both kept in the store's registry
+    (graph.schema.relation_registry / label_registry). A type or label missing from them is its own source (a
+    label's default is the type text of its first entity), and is not renamed against the registry at load."""
+
     entities: list[EntityRow] = field(default_factory=list)
     triples: list[TripleRow] = field(default_factory=list)
     relation_text: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    relation_sources: dict[str, str] = field(default_factory=dict)
+    label_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -53,3 +62,8 @@ def check_text(value: str, what: str, limit: int, *, required: bool) -> str | No
     if _CONTROL.search(value):
         return f"{what} contains control characters"
     return None
+
+
+def strip_bom(raw: bytes) -> bytes:
+    """The first line of a file without a UTF-8 byte order mark (Excel and Notepad write one)."""
+    return raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw

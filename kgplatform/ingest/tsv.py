@@ -1,12 +1,28 @@
-"""Parse a dataset folder in the layout of shared/datasets/README.md. Pure: files in, ParsedGraph or InputError out."""
+"""Parse a dataset folder in the layout of shared/datasets/README.md. Pure: files in, ParsedGraph or InputError out.
+
+Relation ids and entity type texts may be anything real sources write (Freebase paths, IRIs, non-ASCII names):
+graph.names.assign_rel_types / assign_labels name them, unique within the dataset, and the ParsedGraph keeps
+where each name came from (relation_sources, label_sources). A UTF-8 byte order mark at the start of a file is
+ignored.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from kgplatform.errors import InputError, SchemaError
-from kgplatform.graph.names import label_from_type_text, rel_type_from_text
-from kgplatform.ingest.records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
+from kgplatform.graph.names import assign_labels, assign_rel_types, rel_type_from_text
+from kgplatform.ingest.records import (
+    MAX_DESCRIPTION,
+    MAX_ID,
+    MAX_NAME,
+    EntityRow,
+    ParsedGraph,
+    TripleRow,
+    check_text,
+    strip_bom,
+)
 
 SPLIT_FILES = {"train": "triples_train.tsv", "valid": "triples_valid.tsv", "test": "triples_test.tsv"}
 
@@ -16,6 +32,8 @@ def read_lines(path: Path, problems: list[str]) -> list[tuple[int, str]]:
     out = []
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            if number == 1:
+                raw = strip_bom(raw)
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
@@ -27,8 +45,8 @@ def read_lines(path: Path, problems: list[str]) -> list[tuple[int, str]]:
 
 
 def parse_entities(path: Path, problems: list[str]) -> list[EntityRow]:
+    """Rows with an empty label: parse_dataset_dir names the labels once it has every type."""
     rows, seen = [], {}
-    labels_by_type: dict[str, str] = {}
     for number, line in read_lines(path, problems):
         fields = line.split("\t")
         if len(fields) != 4:
@@ -37,7 +55,8 @@ def parse_entities(path: Path, problems: list[str]) -> list[EntityRow]:
             continue
         ent_id, name, description, type_text = fields
         for value, what, limit, required in ((ent_id, "id", MAX_ID, True), (name, "name", MAX_NAME, False),
-                                             (description, "description", MAX_DESCRIPTION, False)):
+                                             (description, "description", MAX_DESCRIPTION, False),
+                                             (type_text, "type", MAX_NAME, False)):
             problem = check_text(value, what, limit, required=required)
             if problem:
                 problems.append(f"{path}:{number}: {problem}")
@@ -46,33 +65,29 @@ def parse_entities(path: Path, problems: list[str]) -> list[EntityRow]:
             if ent_id in seen:
                 problems.append(f"{path}:{number}: duplicate id {ent_id!r} (first on line {seen[ent_id]})")
                 continue
-            if type_text not in labels_by_type:
-                try:
-                    labels_by_type[type_text] = label_from_type_text(type_text)
-                except SchemaError as exc:
-                    problems.append(f"{path}:{number}: {exc}")
-                    continue
             seen[ent_id] = number
-            rows.append(EntityRow(ent_id, labels_by_type[type_text], type_text, name, description))
+            rows.append(EntityRow(ent_id, "", type_text, name, description))
     return rows
 
 
 def parse_relations(path: Path, problems: list[str]) -> dict[str, str]:
+    """Relation id -> its text."""
     out = {}
     for number, line in read_lines(path, problems):
         fields = line.split("\t")
         if len(fields) != 2:
             problems.append(f"{path}:{number}: expected 2 tab-separated fields (relation id, text), got {len(fields)}")
             continue
-        try:
-            out[rel_type_from_text(fields[0])] = fields[1]
-        except SchemaError as exc:
-            problems.append(f"{path}:{number}: {exc}")
+        if not fields[0].strip():
+            problems.append(f"{path}:{number}: empty relation id")
+            continue
+        out[fields[0].strip()] = fields[1]
     return out
 
 
 def parse_triples(path: Path, split: str, entity_ids: set[str], problems: list[str]) -> list[TripleRow]:
-    rows, rel_cache = [], {}
+    """Rows whose rel_type is still the relation id as written (stripped): parse_dataset_dir names them."""
+    rows = []
     for number, line in read_lines(path, problems):
         fields = line.split("\t")
         if len(fields) != 3:
@@ -80,17 +95,15 @@ def parse_triples(path: Path, split: str, entity_ids: set[str], problems: list[s
                             f"got {len(fields)}")
             continue
         head, relation, tail = fields
-        if relation not in rel_cache:
-            try:
-                rel_cache[relation] = rel_type_from_text(relation)
-            except SchemaError as exc:
-                problems.append(f"{path}:{number}: {exc}")
-                continue
+        problem = check_text(relation, "relation id", MAX_ID, required=True)
+        if problem:
+            problems.append(f"{path}:{number}: {problem}")
+            continue
         missing = [x for x in (head, tail) if x not in entity_ids]
         if missing:
             problems.append(f"{path}:{number}: unknown entity {missing[0][:80]!r} (not in entities.tsv)")
             continue
-        rows.append(TripleRow(head, rel_cache[relation], tail, split))
+        rows.append(TripleRow(head, relation.strip(), tail, split))
     return rows
 
 
@@ -101,7 +114,7 @@ def parse_dataset_dir(folder: Path) -> ParsedGraph:
     problems: list[str] = []
     entities = parse_entities(folder / "entities.tsv", problems)
     ids = {e.id for e in entities}
-    relation_text = parse_relations(folder / "relations.tsv", problems) if (folder / "relations.tsv").is_file() else {}
+    texts = parse_relations(folder / "relations.tsv", problems) if (folder / "relations.tsv").is_file() else {}
     triples, seen = [], set()
     for split, filename in SPLIT_FILES.items():
         if (folder / filename).is_file():
@@ -114,4 +127,16 @@ def parse_dataset_dir(folder: Path) -> ParsedGraph:
         problems.append(f"{folder}: no triples_train.tsv / triples_valid.tsv / triples_test.tsv")
     if problems:
         raise InputError(f"{folder}: {len(problems)} problem(s); nothing was written", problems)
-    return ParsedGraph(entities, triples, relation_text, source=str(folder))
+    try:
+        labels = assign_labels({e.type.strip() for e in entities})
+        rel_types = assign_rel_types({t.rel_type for t in triples})
+    except SchemaError as exc:  # two hashes collided: refused rather than merged
+        raise InputError(f"{folder}: {exc}; nothing was written") from None
+    entities = [replace(e, label=labels[e.type.strip()]) for e in entities]
+    triples = [replace(t, rel_type=rel_types[t.rel_type]) for t in triples]
+    relation_text = {rel_types[r]: text for r, text in texts.items() if r in rel_types}
+    for relation, text in texts.items():  # listed but unused: named on its own, unless that name is in use
+        relation_text.setdefault(rel_type_from_text(relation), text)
+    return ParsedGraph(entities, triples, relation_text, source=str(folder),
+                       relation_sources={t: r for r, t in rel_types.items()},
+                       label_sources={label: text for text, label in labels.items()})

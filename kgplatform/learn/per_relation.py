@@ -38,14 +38,33 @@ class RelationCalibration:
                 "per_group": {group_name(g, rel_names): {"calibrator": c.to_dict(), "threshold": t}
                               for g, (c, t) in sorted(self.per_group.items())}}
 
+    @classmethod
+    def from_dict(cls, d: dict, rel_names: list[str]) -> "RelationCalibration":
+        """The inverse of to_dict for the same relation names: it predicts and thresholds exactly as saved."""
+        return cls(Calibrator.from_dict(d["fallback"]),
+                   {group_id(name, rel_names): (Calibrator.from_dict(g["calibrator"]),
+                                                None if g["threshold"] is None else float(g["threshold"]))
+                    for name, g in d["per_group"].items()})
+
 
 def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:
     """(relation, head already has an edge of it) -> one integer group id."""
     return np.asarray(relations, dtype=np.int64) * 2 + np.asarray(head_has_edge, dtype=np.int64)
 
 
+BUCKETS = ("head has none", "head has one")
+
+
 def group_name(group: int, rel_names: list[str]) -> str:
-    return f"{rel_names[group // 2]}|{'head has one' if group % 2 else 'head has none'}"
+    return f"{rel_names[group // 2]}|{BUCKETS[group % 2]}"
+
+
+def group_id(name: str, rel_names: list[str]) -> int:
+    """The inverse of group_name; a relation the names do not have is a ValueError."""
+    rel_type, _, bucket = name.rpartition("|")
+    if rel_type not in rel_names or bucket not in BUCKETS:
+        raise ValueError(f"calibration group {name!r} does not match this snapshot's relations")
+    return rel_names.index(rel_type) * 2 + BUCKETS.index(bucket)
 
 
 def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str,

@@ -9,7 +9,6 @@ temporary file first and is then renamed, so a crash never leaves a half-written
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from kgplatform.errors import KgpError
 from kgplatform.graph.runs import check_run_id
+from kgplatform.learn.per_relation import RelationCalibration
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.predictions import Prediction
 from kgplatform.snapshot import Snapshot
@@ -44,8 +44,9 @@ class RunDir:
     MODEL = "model.pt"  # the link predictor's state dict
     NODE_STATES = "node_states.pt"  # encoder output over every known edge: what scoring starts from
     CALIBRATION = "calibration.json"  # readable calibration report and thresholds
-    CALIBRATION_MODEL = "calibration.pkl"
-    TEXT_CALIBRATION_MODEL = "text_calibration.pkl"  # absent: no text proposals in this run
+    CALIBRATORS = "calibrators.json"  # the fitted calibrators and thresholds: {"model": ..., "text": ... or null}
+    # Runs before calibrators.json pickled them; a pickle is never loaded (it can run code), so they are refused.
+    LEGACY_PICKLES = ("calibration.pkl", "text_calibration.pkl")
     POINTS = "calibration_points.npz"  # validation candidates: probability, label, group (for the report)
     HISTOGRAM = "candidate_histogram.json"  # write-time candidates per group, merged over shards
     PREDICTIONS = "predictions.jsonl"
@@ -56,7 +57,7 @@ class RunDir:
     REPORT = "report.html"
     SCORES = "scores"  # the score shards' selections and histograms
     # What incremental scoring needs of a base run.
-    BASE_ARTEFACTS = (MODEL, NODE_STATES, CALIBRATION_MODEL, SNAPSHOT)
+    BASE_ARTEFACTS = (MODEL, NODE_STATES, CALIBRATORS, SNAPSHOT)
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -137,7 +138,7 @@ class RunDir:
         tmp.replace(self.path / name)
 
     def load_tensor(self, name: str):
-        return torch.load(self.path / name)
+        return torch.load(self.path / name, weights_only=True)  # tensors only: nothing is unpickled
 
     # ---- the run's typed artefacts ------------------------------------------------------------------------------
 
@@ -160,20 +161,23 @@ class RunDir:
     def load_snapshot(self) -> Snapshot:
         return Snapshot.load(self.path / self.SNAPSHOT)
 
-    def save_pickle(self, name: str, value) -> None:
-        """Atomically; None removes the file (a rerun that no longer has it leaves no stale one)."""
-        path = self.path / name
-        if value is None:
-            path.unlink(missing_ok=True)
-            return
-        tmp = self.path / (name + ".tmp")
-        tmp.write_bytes(pickle.dumps(value))
-        tmp.replace(path)
+    def save_calibrators(self, model: RelationCalibration, text: RelationCalibration | None,
+                         rel_names: list[str]) -> None:
+        """As JSON (never a pickle): the calibrators' own parameters, which predict exactly what they did."""
+        self.write_json(self.CALIBRATORS, {"model": model.to_dict(rel_names),
+                                           "text": text.to_dict(rel_names) if text is not None else None})
 
-    def load_pickle(self, name: str):
-        """None when the file is absent (text_calibration.pkl: runs from before text links, or no proposal)."""
-        path = self.path / name
-        return pickle.loads(path.read_bytes()) if path.is_file() else None
+    def load_calibrators(self, rel_names: list[str]) -> tuple[RelationCalibration, RelationCalibration | None]:
+        """(the model's calibration, the text proposals' or None), for the snapshot's relation names."""
+        saved = self.read_json(self.CALIBRATORS)
+        if saved is None:
+            if any(self.has(name) for name in self.LEGACY_PICKLES):
+                raise KgpError(f"run {self.run_id} was written by an older kgplatform: its calibration is a pickle, "
+                               "which is never loaded (a pickle can run code); train a new run with `kgp pipeline`")
+            raise KgpError(f"{self.file(self.CALIBRATORS)} is missing: the run's train step has not completed")
+        text = saved.get("text")
+        return (RelationCalibration.from_dict(saved["model"], rel_names),
+                RelationCalibration.from_dict(text, rel_names) if text is not None else None)
 
     def save_points(self, points: dict) -> None:
         tmp = self.path / (self.POINTS + ".tmp")

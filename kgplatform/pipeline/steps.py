@@ -18,7 +18,7 @@ from kgplatform.errors import KgpError
 from kgplatform.explain.explainer import Explainer, evidence_texts, explain_predictions
 from kgplatform.explain.paths import RuleMiner
 from kgplatform.graph.export import export_snapshot
-from kgplatform.graph.runs import new_run_id, record_run
+from kgplatform.graph.runs import fail_dead_runs, new_run_id, process_owner, record_run
 from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.learn.model import LinkPredictor
@@ -73,7 +73,7 @@ def load_model(out: RunDir, snapshot: Snapshot, cfg: PipelineConfig) -> LinkPred
 # ---- steps ------------------------------------------------------------------------------------------------------
 
 def export_step(store: GraphStore, settings: Settings, run_id: str, cfg: PipelineConfig,
-                progress: ProgressFn | None = None) -> dict:
+                progress: ProgressFn | None = None, owner: str | None = None) -> dict:
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     name = model_name(cfg.train)
@@ -88,7 +88,7 @@ def export_step(store: GraphStore, settings: Settings, run_id: str, cfg: Pipelin
     out.save_snapshot(snapshot)
     snapshot_hash = snapshot.content_hash()
     record_run(store, run_id=run_id, model=name, config=cfg.model_dump(), metrics={}, counts={}, status="running",
-               snapshot_hash=snapshot_hash, method="text+gnn")
+               snapshot_hash=snapshot_hash, method="text+gnn", owner=owner)
     return out.record_step("export", {"nodes": snapshot.num_nodes, "edges": int(snapshot.edge_index.shape[1]),
                                       "snapshot_hash": snapshot_hash}, started)
 
@@ -116,8 +116,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
     out.write_json(RunDir.CALIBRATION, {**calibration, **calibration_model.to_dict(snapshot.rel_names),
                                         "text_links": text_report})
-    out.save_pickle(RunDir.CALIBRATION_MODEL, calibration_model)
-    out.save_pickle(RunDir.TEXT_CALIBRATION_MODEL, text_model)
+    out.save_calibrators(calibration_model, text_model, snapshot.rel_names)
     out.save_tensor(RunDir.NODE_STATES, node_states(result.model, snapshot))
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,
@@ -132,12 +131,11 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     cfg = out.load_config()
     snapshot = out.load_snapshot()
     model = load_model(out, snapshot, cfg)
-    calibration_model = out.load_pickle(RunDir.CALIBRATION_MODEL)  # written by this run's train step
+    calibration_model, text_calibration = out.load_calibrators(snapshot.rel_names)  # this run's train step's
     z = out.load_tensor(RunDir.NODE_STATES)
     selected, histogram = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard,
                                            num_shards=num_shards, progress=progress)
-    text = score_text_links(model, z, snapshot, out.load_pickle(RunDir.TEXT_CALIBRATION_MODEL), cfg, shard=shard,
-                            num_shards=num_shards)
+    text = score_text_links(model, z, snapshot, text_calibration, cfg, shard=shard, num_shards=num_shards)
     selected = merge_text_and_model(selected, text, cfg.max_edges)
     out.write_jsonl(out.shard_file(shard, num_shards), selected)
     out.write_json(out.hist_file(shard, num_shards), histogram)  # for the report
@@ -233,8 +231,9 @@ def mark_run(store: GraphStore, run_id: str, status: str) -> None:
 
 def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, run_id: str | None = None,
                  num_shards: int = 1, progress: ProgressFn | None = None) -> RunResult:
+    fail_dead_runs(store)  # an earlier in-process run whose process died is 'failed' now, not 'running' forever
     run_id = run_id or new_run_id()
-    export_step(store, settings, run_id, cfg, progress)
+    export_step(store, settings, run_id, cfg, progress, owner=process_owner())
     try:
         featurize_step(settings, run_id, progress)
         train_step(settings, run_id, progress)

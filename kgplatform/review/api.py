@@ -4,10 +4,22 @@ accept / reject buttons that call kgplatform/review/actions.py.
 Security:
 
 - Every route but /static needs the review token (KGP_REVIEW_TOKEN; `kgp serve` generates one when unset and
-  prints the page's address with it). It comes as ``Authorization: Bearer TOKEN`` or in the ``kgp_review`` cookie,
-  which ``/?token=TOKEN`` sets (HttpOnly, SameSite=Strict) before redirecting to ``/``, so the token leaves the
-  address bar. A wrong or missing token is a 401. Tokens are compared in constant time.
-- Writes are POSTs with a JSON body; the SameSite=Strict cookie is not sent by other sites' pages.
+  prints the page's address with it; a configured token is never printed). It comes as ``Authorization: Bearer
+  TOKEN`` or in the ``kgp_review`` cookie, which ``/?token=TOKEN`` sets (HttpOnly, SameSite=Strict) before
+  redirecting to ``/``, so the token leaves the address bar. A wrong or missing token is a 401. Tokens are compared
+  in constant time.
+- Cross-site requests: every state-changing request (any method but GET, HEAD, OPTIONS, TRACE) must come from
+  the page's own origin, scheme://host:port of the request's Host header: its ``Origin`` header, or when a browser
+  sent none its ``Referer``, must match, or it is a 403. SameSite=Strict alone is not enough: it does not tell
+  apart two ports of one host, so any other local page (a dev server on another port) would send the cookie.
+  Without either header: a request with the review cookie is refused (browsers send Origin on every cross-origin
+  POST, so that is no page of ours); one with ``Authorization: Bearer`` goes on to the token check (curl, scripts:
+  no other site's page can add that header without a CORS preflight, which this app never grants), and so does one
+  with neither (a 401). The page's Referrer-Policy is ``same-origin``, not ``no-referrer``: under that one the Fetch
+  standard serializes the Origin of a non-CORS POST as ``null`` even on the page's own requests (Firefox does it;
+  Chromium for form posts), which this check refuses. Other sites still get no Referer.
+- Writes take a JSON body, read only when sent as ``Content-Type: application/json`` (FastAPI >= 0.132), one that
+  no cross-site form can send without a preflight.
 - Graph text (names, ids, evidence) is data, never markup: the page inserts it with textContent only and the graph
   view draws it on a canvas. A Content-Security-Policy without inline script or style backs this up.
 
@@ -22,6 +34,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -30,6 +43,7 @@ from pydantic import BaseModel, Field
 
 from kgplatform.errors import KgpError, StoreError
 from kgplatform.graph.names import check_rel_type
+from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import GraphStore, execute, open_store
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.review.actions import Selector, review_edges
@@ -44,14 +58,57 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it browsers may send `Origin: null` on the page's own POSTs, refused by the origin check.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # every other method is checked for its origin
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an Origin or Referer value; None when it has none (``null``, garbage)."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    return (scheme, host, port) if scheme and host and port else None
+
+
+def cross_origin_refusal(request: Request) -> str | None:
+    """Why a state-changing request is refused as cross-origin; None when it may go on (see the module's docstring).
+    Page origin: the scheme the request came in with and its Host header."""
+    page = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    expected = origin_of(page)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if expected is None or origin_of(origin) != expected:
+            return f"cross-origin request refused: Origin {origin} is not this page's origin {page}"
+        return None
+    referer = request.headers.get("referer")
+    if referer is not None:
+        if expected is None or origin_of(referer) != expected:
+            shown = "{0}://{1}".format(*urlsplit(referer)[:2]) if origin_of(referer) else "(none)"
+            return f"cross-origin request refused: the Referer's origin {shown} is not this page's origin {page}"
+        return None
+    if bearer_token(request) is not None or COOKIE not in request.cookies:  # a script, or a 401 to come
+        return None
+    return (f"cross-origin request refused: a {request.method} with the review cookie must carry an Origin or Referer "
+            f"header of this page ({page}); scripts authenticate with Authorization: Bearer TOKEN instead")
 
 
 class ReviewRequest(BaseModel):
@@ -112,14 +169,22 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
             return state["store"]
 
     def authorized(request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(COOKIE, "")
+        given = bearer_token(request)
+        if given is None:
+            given = request.cookies.get(COOKIE, "")
         return bool(given) and secrets.compare_digest(given.encode(), token.encode())
 
     def require_token(request: Request) -> None:
         if not authorized(request):
-            raise HTTPException(401, "missing or wrong review token: open the address `kgp serve` printed",
+            raise HTTPException(401, "missing or wrong review token: open the address `kgp serve` printed (with "
+                                "?token=KGP_REVIEW_TOKEN when it is configured) or send Authorization: Bearer TOKEN",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    @app.middleware("http")  # before every route (also future ones and unknown paths), inside security_headers
+    async def same_origin_writes(request: Request, call_next):
+        if request.method not in SAFE_METHODS and (refusal := cross_origin_refusal(request)) is not None:
+            return JSONResponse({"detail": refusal}, status_code=403)
+        return await call_next(request)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -182,7 +247,8 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
         if not found:
             raise HTTPException(404, f"no predicted edge ({head})-[:{rel_type}]->({tail}) of run {run_id}")
         explanation = explanations.get(run_id, head, rel_type, tail)
-        return {"edge": found[0], "explanation": explanation,
+        source = relation_registry(store).get(rel_type, {})  # the relation id the type was named from
+        return {"edge": {**found[0], "rel_source": source.get("source_id")}, "explanation": explanation,
                 "graph": neighbourhood(store, found[0], explanation)}
 
     @app.post("/api/review", dependencies=[Depends(require_token)])
@@ -242,5 +308,7 @@ def neighbourhood(store: GraphStore, edge: dict, explanation: dict | None) -> di
 
 
 UNAUTHORIZED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>kgplatform review</title>
-</head><body><h1>401: review token needed</h1><p>Open the address that <code>kgp serve</code> printed (it ends in
-<code>?token=...</code>), or send <code>Authorization: Bearer TOKEN</code>.</p></body></html>"""
+</head><body><h1>401: review token needed</h1><p>Open the address that <code>kgp serve</code> printed: it ends in
+<code>?token=...</code> when the token was generated; with a configured <code>KGP_REVIEW_TOKEN</code>, add
+<code>?token=</code> and that token yourself. Scripts send <code>Authorization: Bearer TOKEN</code>.</p>
+</body></html>"""

@@ -135,7 +135,7 @@ def test_read_negatives_maps_ids_and_relation_names_as_ingest(tmp_path):
     ("Q1\tP27\tQ404", ":2: unknown entity 'Q404'"),
     ("Q404\tP27\tQ1", ":2: unknown entity 'Q404'"),
     ("Q1\tP999\tQ2", ":2: unknown relation 'P999'"),
-    ("Q1\tP`27\tQ2", ":2: invalid relationship type"),
+    ("Q1\tP`27\tQ2", ":2: unknown relation 'P`27'"),  # hostile names fold into a valid type, then are unknown
 ])
 def test_read_negatives_errors_name_file_and_line(tmp_path, row, problem):
     path = tmp_path / "negatives_valid.tsv"

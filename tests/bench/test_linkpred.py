@@ -36,6 +36,7 @@ def test_every_stage_is_timed_and_budgets_hold(giftcards_report):
         assert timings[stage] >= 0, stage
     # A 6 s budget is far too short to converge: every model must have been stopped by it, not by patience.
     assert giftcards_report["stopped_reason"] == "time_budget"
+    assert giftcards_report["relation_sources"]["HAS_BRAND"] == "HAS_BRAND"  # the dataset's own relation ids
     assert giftcards_report["baselines"]["pykeen-complex"]["stopped_reason"] == "time_budget"
     assert all(a["stopped_reason"] == "time_budget" for a in giftcards_report["ablations"].values())
 

@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from kgplatform.bench.worker_process import WorkerProcess
+from kgplatform.cli.incremental import describe
 from kgplatform.demo.catalog import generate_catalog, write_dataset
 from kgplatform.graph.store import open_store
 from kgplatform.incremental import steps as incremental
@@ -226,6 +227,26 @@ def test_the_beat_job_of_a_real_worker_gives_new_products_their_links(trained, c
     finally:
         worker.stop()
         flush_broker(env)
+
+
+def test_an_unfinished_ingest_holds_back_what_was_stamped_after_it_began(trained, catalog, new_products):
+    store, settings, _ = trained
+    cache = incremental.BaseCache()
+    incremental.score_new(store, settings, cache)  # start from a clean watermark
+    store.query("CREATE (:KgpIngest {id: 'ingest-test', source: 'half.csv', status: 'running', "
+                "started_at: timestamp()})")
+    ids = new_products[38:40]
+    try:
+        time.sleep(0.01)
+        insert_products(store, catalog, ids)  # stamped after the unfinished ingest began: maybe half of a graph
+        held = incremental.score_new(store, settings, cache)
+        assert held["status"] == "idle" and [i["id"] for i in held["waiting_for_ingests"]] == ["ingest-test"]
+        assert not incremental_edges(store, ids)
+        assert "waiting for ingest ingest-test" in describe(held)
+    finally:
+        store.query("MATCH (i:KgpIngest {id: 'ingest-test'}) SET i.status = 'completed'")
+    scored = incremental.score_new(store, settings, cache)  # the ingest completed: its data is scored now
+    assert scored["status"] == "scored" and scored["new_nodes"] >= 2 and "waiting_for_ingests" not in scored
 
 
 def test_unknown_labels_are_skipped_and_drift_says_why(trained, new_products):

@@ -7,28 +7,10 @@ import json
 import pytest
 
 from kgplatform.errors import InputError
-from kgplatform.graph.store import execute
+from kgplatform.graph.schema import relation_registry
 from kgplatform.ingest.load import ingest_path, parse_source
+from tests.support.datasets import ENTITIES, TRAIN, counts, write_dataset
 from tests.support.env import require_dataset
-
-
-def write_dataset(folder, entities, train, extra=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "entities.tsv").write_text("".join("\t".join(e) + "\n" for e in entities), encoding="utf-8")
-    (folder / "triples_train.tsv").write_text("".join("\t".join(t) + "\n" for t in train), encoding="utf-8")
-    for name, text in (extra or {}).items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-ENTITIES = [("p1", "Aurora Headphones", "Wireless headphones by Sonique", "Product"),
-            ("p2", "Sonique Cable", "", "Product"), ("b1", "Sonique", "", "Brand")]
-TRAIN = [("p1", "HAS_BRAND", "b1"), ("p2", "HAS_BRAND", "b1"), ("p1", "BOUGHT_TOGETHER", "p2")]
-
-
-def counts(store):
-    rows = execute(store, "ingest/count_graph", read_only=True)
-    return rows[0]["nodes"], rows[0]["asserted_relationships"]
 
 
 def test_ingest_dataset_folder_labels_and_text(store, tmp_path):
@@ -55,7 +37,7 @@ def test_ingest_twice_changes_nothing(store, tmp_path):
     ("\tno id\t\tProduct\n", "empty id"),
     ("p1\tduplicate\t\tProduct\n", "duplicate id 'p1'"),
     ("p9\tbad\x01control\t\tProduct\n", "control characters"),
-    ("p9\tx\t\tBrand`) DETACH DELETE n //\n", "entity type"),
+    ("p9\tx\t\tBr\x01and\n", "type contains control characters"),
 ])
 def test_bad_entity_row_names_file_and_line_and_writes_nothing(store, tmp_path, bad_line, message):
     folder = write_dataset(tmp_path / "d", ENTITIES, TRAIN)
@@ -122,20 +104,29 @@ def test_csv_catalog_with_bad_row(store, tmp_path):
     assert ingest_path(store, folder)["relationships_created"] == 1
 
 
-def test_injection_through_relation_type_is_refused(store, tmp_path):
+def test_injection_through_relation_type_is_folded_into_a_plain_name(store, tmp_path):
+    """Any relation text now maps to a name (graph/names.py); what could break out of the quoting is folded away."""
     path = tmp_path / "evil.jsonl"
+    evil = "X]->() WITH 1 AS x MATCH (n) DETACH DELETE n //"
     lines = [{"kind": "brand", "id": "b", "name": "B"}, {"kind": "product", "id": "p", "name": "P"},
-             {"kind": "relation", "head": "p", "type": "X]->() WITH 1 AS x MATCH (n) DETACH DELETE n //", "tail": "b"}]
+             {"kind": "relation", "head": "p", "type": evil, "tail": "b"}]
     path.write_text("\n".join(json.dumps(x) for x in lines))
-    with pytest.raises(InputError, match=r"evil.jsonl:3: invalid relationship type"):
-        ingest_path(store, path)
+    report = ingest_path(store, path)
+    assert report["rel_types"] == ["X_WITH_1_AS_X_MATCH_N_DETACH_DELETE_N"]
+    assert counts(store) == (2, 1)
+    assert relation_registry(store)["X_WITH_1_AS_X_MATCH_N_DETACH_DELETE_N"]["source_id"] == evil
 
 
-def test_dataset_relation_names_normalised_and_validated(tmp_path):
+def test_injection_through_entity_type_is_folded_into_a_plain_label(store, tmp_path):
+    folder = write_dataset(tmp_path / "d", [*ENTITIES, ("p9", "x", "", "Brand`) DETACH DELETE n //")], TRAIN)
+    report = ingest_path(store, folder)
+    assert "BrandDETACHDELETEN" in report["labels"]
+    assert counts(store) == (4, 3)
+
+
+def test_dataset_relation_names_normalised(tmp_path):
     folder = write_dataset(tmp_path / "d", ENTITIES, [("p1", "_hypernym", "p2"), ("p1", "has`brand", "b1")])
-    with pytest.raises(InputError) as err:
-        parse_source(folder)
-    assert "triples_train.tsv:2: invalid relationship type 'HAS`BRAND'" in str(err.value)
+    assert parse_source(folder).rel_types == ["HAS_BRAND", "HYPERNYM"]
     (folder / "triples_train.tsv").write_text("p1\t_hypernym\tp2\n")
     assert parse_source(folder).rel_types == ["HYPERNYM"]
 

@@ -50,7 +50,8 @@ def served(base_settings, tmp_path_factory):
     server = subprocess.Popen([sys.executable, "-m", "kgplatform.cli", "serve", "--port", str(port),
                                "--reviewer", "pytest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    url = server.stdout.readline().strip().removeprefix("review page: ")
+    printed = server.stdout.readline().strip().removeprefix("review page: ")
+    url = f"{printed}?token={TOKEN}"  # the configured token is not printed: the reviewer adds it
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -62,7 +63,8 @@ def served(base_settings, tmp_path_factory):
                 server.kill()
                 pytest.fail(f"kgp serve did not start: {server.stderr.read()}")
             time.sleep(0.2)
-    yield {"store": store, "run": run, "base": base, "url": url, "hostile_head": hostile_head}
+    yield {"store": store, "run": run, "base": base, "url": url, "printed": printed, "port": port,
+           "hostile_head": hostile_head}
     server.terminate()
     server.wait(timeout=10)
     store.delete_graph()
@@ -123,7 +125,7 @@ def test_the_printed_address_sets_a_strict_cookie(served):
     assert status == 303 and headers["location"] == "/"
     cookie = headers["set-cookie"]
     assert cookie.startswith(f"kgp_review={TOKEN}") and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
-    assert served["url"].endswith(f"/?token={TOKEN}")
+    assert served["printed"] == f"http://localhost:{served['port']}/"  # a configured token is never printed
     status, headers, page = call(served["base"], "/", token=None, cookie=f"kgp_review={TOKEN}")
     assert status == 200 and b'src="/static/review.js"' in page
     assert "script-src 'self'" in headers["content-security-policy"]
@@ -177,6 +179,36 @@ def test_review_through_the_api_changes_the_store_and_the_audit_trail(served):
                       {"h": edge["head"], "t": edge["tail"]})
     assert log == [{"by": "ana", "s": "rejected"}]
     assert call(served["base"], "/api/review", body={**body, "action": "delete"})[0] == 422
+
+
+def first_lines(env: dict, tmp_path: Path) -> tuple[str, str]:
+    """`kgp serve`'s first stdout line, and its stderr up to then, in a child with env on top of this environment
+    (without KGP_REVIEW_TOKEN, in an empty folder: no .env). The server is stopped once it has printed."""
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if k != "KGP_REVIEW_TOKEN"}
+    server = subprocess.Popen([sys.executable, "-m", "kgplatform.cli", "serve", "--port", str(port)],
+                              env={**base, "KGP_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), **env},
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    return line.strip(), err
+
+
+def test_serve_prints_a_generated_token_only(tmp_path):
+    line, err = first_lines({}, tmp_path)
+    assert line.startswith("review page: http://localhost:") and "/?token=" in line, line + err
+    token = line.partition("?token=")[2]
+    assert len(token) >= 16 and "generated a token" in err
+
+
+def test_serve_never_prints_a_configured_token(tmp_path):
+    line, err = first_lines({"KGP_REVIEW_TOKEN": TOKEN}, tmp_path)
+    assert line.startswith("review page: http://localhost:") and line.endswith("/"), line + err
+    assert TOKEN not in line + err and "?token=" not in line
+    assert "KGP_REVIEW_TOKEN" in err  # says which token the page needs
 
 
 def test_a_short_token_is_refused(base_settings):

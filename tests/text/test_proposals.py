@@ -157,17 +157,18 @@ def test_pipeline_writes_text_edges_with_their_mention_and_rewrites_nothing(demo
     assert sum((e["h"], e["type"], e["t"]) in held_back for e in text_only) >= 0.8 * len(text_only)
     cal = read_json(result.run_dir / "calibration.json")
     assert cal["text_links"]["per_relation"]["HAS_BRAND"]["thresholds"]["head has none"] is not None
-    assert (result.run_dir / "text_calibration.pkl").is_file()
+    assert read_json(result.run_dir / RunDir.CALIBRATORS)["text"] is not None
     # a second write-back of the same run changes nothing
     writeback_step(store, settings, result.run_id)
     assert edges_of(store, result.run_id) == edges
 
 
-def test_a_run_directory_from_before_text_links_still_scores(demo_run, trained):
+def test_a_run_without_text_calibration_still_scores(demo_run, trained):
     _, settings, result = demo_run
     old = settings.runs_dir / f"{result.run_id}-old"
     shutil.copytree(result.run_dir, old)
-    (old / "text_calibration.pkl").unlink()
+    calibrators = read_json(old / RunDir.CALIBRATORS)
+    RunDir(old).write_json(RunDir.CALIBRATORS, {**calibrators, "text": None})  # as a run without text proposals
     (old / "scores").joinpath("shard-000-of-001.jsonl").unlink()
     summary = score_step(settings, old.name)
     rows = read_shards(RunDir(old), 1)[0]

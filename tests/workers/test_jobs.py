@@ -242,6 +242,60 @@ def test_worker_killed_during_writeback_is_redelivered_without_duplicates(base_s
     store.delete_graph()
 
 
+def test_a_dead_workers_task_is_reclaimed_in_seconds_not_at_the_visibility_timeout(settings, catalog_dir, tmp_path):
+    """Visibility timeout at its default (hours): the killed worker's task comes back through its missing heartbeat,
+    while a live task, however long it runs, is never handed out twice."""
+    env = job_env(settings, KGP_TASK_HEARTBEAT_S=0.5, KGP_RECLAIM_GRACE_S=1)
+    client = client_settings(env)
+    assert client.visibility_timeout_s >= 3600
+    loaded_store(settings, catalog_dir)
+    # Training that runs its whole budget (no early stop), so that the worker dies in the middle of it.
+    long_train = FAST.model_copy(update={"train": TrainConfig(time_budget_s=20, seed=1, dim=16, epochs=10**6,
+                                                              patience=10**6)})
+    first = Worker(env, tmp_path / "first.log").start()
+    try:
+        job_id = jobs.submit_pipeline(client, long_train)["job_id"]
+        status, _ = wait_for(client, job_id, lambda s: ended(s) or (s["step"] == "train" and s["state"] == "PROGRESS"))
+        assert status["state"] == "PROGRESS", (status, first.tail())
+        time.sleep(1.5)  # older than the grace, and beating
+        assert jobs.reclaim_orphans(client) == []  # alive: not reclaimed, not run twice
+        first.kill()
+    finally:
+        first.stop()
+    time.sleep(2)  # three missed heartbeats
+    assert jobs.reclaim_orphans(client) == [f"{job_id}.train"]
+    second = Worker(env, tmp_path / "second.log").start()
+    try:
+        status, _ = wait_for(client, job_id, ended, timeout=240)
+        assert status["state"] == "SUCCESS", (status, second.tail())
+        assert f"{job_id}.train] received" in (tmp_path / "second.log").read_text()
+    finally:
+        second.stop()
+        flush_broker(env)
+
+
+def test_a_forged_task_with_a_path_for_a_job_id_is_refused_before_any_work(base_settings, tmp_path):
+    env = job_env(base_settings)
+    client = client_settings(env)
+    target = tmp_path / "victim"
+    forged = {"job_id": f"../../{target.relative_to('/') if target.is_absolute() else target}", "graph": "kgp"}
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        result = jobs.celery_app(client).send_task("workers.tasks.featurize", kwargs=forged)
+        with pytest.raises(Exception, match="refused task: invalid run id"):
+            result.get(timeout=60)
+        bad_graph = jobs.celery_app(client).send_task("workers.tasks.featurize",
+                                                      kwargs={"job_id": "run-x", "graph": "g} RETURN 1 //"})
+        with pytest.raises(Exception, match="refused task: invalid graph name"):
+            bad_graph.get(timeout=60)
+    finally:
+        worker.stop()
+        flush_broker(env)
+    assert not target.exists() and not (client.runs_dir / forged["job_id"]).exists()
+    with pytest.raises(JobError, match="invalid job id"):
+        jobs.job_status(client, "../etc")
+
+
 def test_transient_store_errors_are_retried_with_backoff_then_fail_clearly(base_settings, tmp_path):
     """A Neo4j that cannot be reached: the export task retries (state RETRY), then fails with the cause."""
     env = job_env(base_settings, KGP_STORE="neo4j", NEO4J_URI="bolt://127.0.0.1:9", KGP_TASK_MAX_RETRIES=2,

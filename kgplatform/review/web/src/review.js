@@ -128,8 +128,9 @@ function renderDetail({ edge, explanation, graph }) {
   $('detail').hidden = false;
   $('d-title').textContent = `${edge.head_name ?? edge.head}  -[:${edge.rel_type}]->  ${edge.tail_name ?? edge.tail}`;
   const reviewed = edge.reviewed_by ? ` · reviewed by ${edge.reviewed_by}` : '';
+  const source = edge.rel_source && edge.rel_source !== edge.rel_type ? ` · ${edge.rel_type} is ${edge.rel_source}` : '';
   $('d-meta').textContent = `p = ${Number(edge.probability).toFixed(3)} · score ${Number(edge.score).toFixed(2)}`
-    + ` · ${edge.head} → ${edge.tail} · run ${edge.run_id} · ${edge.model ?? ''}${reviewed}`;
+    + ` · ${edge.head} → ${edge.tail} · run ${edge.run_id} · ${edge.model ?? ''}${reviewed}${source}`;
   renderStatus(edge.status);
   $('d-evidence').textContent = edge.evidence || '(no evidence stored)';
   renderExplanation(explanation);
