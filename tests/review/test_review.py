@@ -19,17 +19,10 @@ from kgplatform.review import actions as review_mod
 from kgplatform.review.actions import Selector, list_proposed, plan_review, review_edges, review_log, select_edges
 from kgplatform.snapshot import Snapshot
 from tests.support.env import run_kgp
+from tests.support.graphs import CATALOG as SHARED_CATALOG
 from tests.support.graphs import asserted, graph_state
 
-CATALOG = [
-    {"kind": "brand", "id": "b:1", "name": "Sonique"}, {"kind": "brand", "id": "b:2", "name": "Kettlo"},
-    {"kind": "category", "id": "c:1", "name": "Audio"},
-    {"kind": "product", "id": "p:1", "name": "Sonique Buds", "brand": "b:1", "category": "c:1"},
-    {"kind": "product", "id": "p:2", "name": "Sonique Cable", "category": "c:1"},
-    {"kind": "product", "id": "p:3", "name": "Kettlo Kettle", "brand": "b:2"},
-    {"kind": "product", "id": "p:4", "name": "Sonique Stand"},
-    {"kind": "relation", "head": "p:1", "type": "BOUGHT_TOGETHER", "tail": "p:2"},
-]
+CATALOG = [*SHARED_CATALOG, {"kind": "product", "id": "p:4", "name": "Sonique Stand"}]  # p:4: no brand, no category
 RUN_A = [("p:2", "HAS_BRAND", "b:1", 0.94), ("p:3", "IN_CATEGORY", "c:1", 0.91), ("p:4", "HAS_BRAND", "b:1", 0.70),
          ("p:4", "IN_CATEGORY", "c:1", 0.40),
          ("p:1", "HAS_BRAND", "b:1", 0.99)]  # the same triple as an asserted edge: a separate, predicted one
