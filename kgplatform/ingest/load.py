@@ -143,7 +143,8 @@ def _write(store: GraphStore, graph: ParsedGraph, *, batch_size: int, progress: 
 
     by_label = defaultdict(list)
     for e in graph.entities:
-        by_label[e.label].append({"id": e.id, "name": e.name, "description": e.description, "type": e.type})
+        by_label[e.label].append({"id": e.id, "name": e.name, "description": e.description, "type": e.type,
+                                  "props": dict(e.properties)})
     for label, rows in sorted(by_label.items()):
         write_rows(store, "ingest/merge_entities", rows, batch_size=batch_size, label=label, on_batch=advance)
     relabelled = _remove_stale_labels(store, graph, batch_size=batch_size) if relabel else 0

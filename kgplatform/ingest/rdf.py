@@ -19,9 +19,11 @@ Pure: a file in, a ParsedGraph or an InputError out. Mapping:
   ('http://www.wikidata.org/prop/direct/P31' and '.../prop/P31'). `ParsedGraph.relation_sources` and
   `relation_text` map each type to its predicate IRI, and `label_sources` each label to its class IRI, so the
   store's name registry records the original names and later ingests reuse the same names.
+- Other literals become node properties: the key is the predicate's name in lower snake case
+  ('http://schema.org/price' -> 'price'; 'rdf_' in front of a name the platform uses itself, such as 'name' or
+  'status'), the value is a number or boolean when its XSD datatype says so, else its text; the first value of
+  each predicate in file order is kept.
 - Not loaded:
-  - other literals (the issue's "literals become properties"): the store's entity rows have no room for them
-    yet;
   - blank nodes: a triple with a blank subject or object is skipped, because blank-node labels are not stable
     across files or parses, so they could not be merged idempotently;
   - the graph name of an N-Quads line: all graphs are merged.
@@ -76,9 +78,42 @@ class _Blank(str):
 
 
 class _Text(NamedTuple):
-    """A literal: its lexical form and language tag (datatypes are not needed)."""
+    """A literal: its lexical form, language tag and datatype IRI."""
     value: str
     lang: str | None
+    datatype: str | None = None
+
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD_INTEGERS = {XSD + t for t in ("integer", "int", "long", "short", "byte", "nonNegativeInteger", "positiveInteger",
+                                  "negativeInteger", "nonPositiveInteger", "unsignedLong", "unsignedInt",
+                                  "unsignedShort", "unsignedByte", "gYear")}
+XSD_NUMBERS = {XSD + t for t in ("decimal", "double", "float")}
+# Properties the platform sets itself: a literal predicate named like one of them gets an 'rdf_' prefix.
+OWN_PROPERTIES = {"id", "name", "description", "type", "created_at", "updated_at", "split", "predicted", "status",
+                  "run_id", "score", "probability", "model", "method", "evidence"}
+
+
+def literal_value(text: _Text) -> str | int | float | bool:
+    """The literal as a number or boolean when its datatype says so (and it parses), else its text."""
+    try:
+        if text.datatype in XSD_INTEGERS:
+            return int(text.value)
+        if text.datatype in XSD_NUMBERS:
+            value = float(text.value)
+            return value if value == value and abs(value) != float("inf") else text.value
+        if text.datatype == XSD + "boolean" and text.value in ("true", "false", "1", "0"):
+            return text.value in ("true", "1")
+    except ValueError:
+        pass
+    return text.value
+
+
+def property_keys(predicates) -> dict[str, str]:
+    """Predicate IRI -> node property key: the relationship-type name of the IRI in lower case
+    ('http://schema.org/price' -> 'price'), prefixed 'rdf_' where it would be one of the platform's own."""
+    keys = {iri: name.lower() for iri, name in assign_rel_types(predicates).items()}
+    return {iri: f"rdf_{key}" if key in OWN_PROPERTIES or key.startswith("kgp") else key for iri, key in keys.items()}
 
 
 def rdf_format(path: Path) -> str | None:
@@ -100,13 +135,14 @@ def _lang_rank(lang: str | None) -> int:
 
 
 class _Entity:
-    __slots__ = ("id", "name", "name_rank", "description", "description_rank", "types")
+    __slots__ = ("id", "name", "name_rank", "description", "description_rank", "types", "props")
 
     def __init__(self, iri: str):
         self.id = iri
         self.name, self.name_rank = "", (9, 9)
         self.description, self.description_rank = "", (9, 9)
         self.types: set[str] | None = None
+        self.props: dict[str, str | int | float | bool] | None = None  # predicate IRI -> its first literal
 
 
 class _Builder:
@@ -122,7 +158,7 @@ class _Builder:
         self.classes: set[str] = set()  # class IRIs, validated when first seen
         self.statements = 0
         self.skipped_blank = 0
-        self.skipped_literal = 0
+        self.literal_predicates: set[str] = set()
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -156,7 +192,7 @@ class _Builder:
                 rank = (_lang_rank(obj.lang), _DESCRIPTION_RANK[predicate])
                 self._text(where, ent, "description", obj, rank, MAX_DESCRIPTION)
             else:
-                self.skipped_literal += 1
+                self._property(where, ent, predicate, obj)
             return
         if predicate == RDF_TYPE:  # the class becomes a label, not a node
             if obj not in self.classes:
@@ -182,6 +218,18 @@ class _Builder:
             setattr(ent, what, obj.value)
             setattr(ent, f"{what}_rank", rank)
 
+    def _property(self, where: str, ent: _Entity, predicate: str, obj: _Text) -> None:
+        """Another literal: kept as a node property (the first value of each predicate, in file order)."""
+        problem = check_text(obj.value, "literal", MAX_DESCRIPTION, required=False)
+        if problem:
+            self.problem(where, problem)
+            return
+        if ent.props is None:
+            ent.props = {}
+        if predicate not in ent.props:
+            ent.props[predicate] = literal_value(obj)
+            self.literal_predicates.add(predicate)
+
     def result(self) -> ParsedGraph:
         if not self.problems and not self.entities:
             what = "no triples" if not self.statements else "no IRI subjects (only blank nodes)"
@@ -195,15 +243,16 @@ class _Builder:
         try:
             labels = assign_labels(set(chosen.values()))
             rel_types = assign_rel_types(self.predicates)
+            keys = property_keys(self.literal_predicates)
         except SchemaError as exc:  # two hashes collided: refused rather than merged
             raise InputError(f"{self.path}: {exc}; nothing was written") from None
-        entities = [EntityRow(e.id, labels[chosen[e.id]], chosen[e.id], e.name, e.description)
+        entities = [EntityRow(e.id, labels[chosen[e.id]], chosen[e.id], e.name, e.description,
+                              tuple(sorted((keys[p], v) for p, v in (e.props or {}).items())))
                     for e in self.entities.values()]
         triples = [TripleRow(h, rel_types[p], t, None) for h, p, t in self.edges]
-        if self.skipped_blank or self.skipped_literal:
-            log.warning("%s: skipped %d triple(s) with a blank node and %d literal(s) other than names and "
-                        "descriptions (not loaded; see kgplatform/ingest/rdf.py)", self.path, self.skipped_blank,
-                        self.skipped_literal)
+        if self.skipped_blank:
+            log.warning("%s: skipped %d triple(s) with a blank node (not loaded; see kgplatform/ingest/rdf.py)",
+                        self.path, self.skipped_blank)
         sources = {t: p for p, t in rel_types.items()}
         return ParsedGraph(entities, triples, dict(sources), source=str(self.path), relation_sources=sources,
                            label_sources={label: iri for iri, label in labels.items()})
@@ -251,7 +300,7 @@ class _LineParser(W3CNTriplesParser):
             lexical, lang, datatype = self.eat(r_literal).groups()
             if lang and datatype:
                 raise ParserError("a literal cannot have both a language tag and a datatype")
-            return _Text(unquote(lexical), lang or None)
+            return _Text(unquote(lexical), lang or None, datatype.strip("<>") if datatype else None)
         return False
 
 
@@ -312,7 +361,7 @@ def _parse_turtle(path: Path, builder: _Builder) -> None:
         where = f"{path}: <{str(s)[:200]}>"
         subject = _Blank(s) if isinstance(s, BNode) else str(s)
         if isinstance(o, Literal):
-            obj: str | _Text = _Text(str(o), o.language)
+            obj: str | _Text = _Text(str(o), o.language, str(o.datatype) if o.datatype else None)
         else:
             obj = _Blank(o) if isinstance(o, BNode) else str(o)
         builder.add(where, subject, str(p), obj)

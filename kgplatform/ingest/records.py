@@ -19,6 +19,8 @@ class EntityRow:
     type: str
     name: str
     description: str
+    # Other attributes (an RDF literal, a price): (key, value) pairs, keys already safe (names.property_key).
+    properties: tuple[tuple[str, str | int | float | bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -152,13 +152,32 @@ def test_several_types_first_in_sorted_order_generic_ones_ignored(tmp_path):
     assert (entities[f"{EX}r"].type, entities[f"{EX}r"].label) == ("", "Thing")
 
 
-def test_blank_nodes_and_other_literals_are_skipped_with_a_warning(tmp_path, caplog):
+def test_blank_nodes_are_skipped_with_a_warning_and_other_literals_become_properties(tmp_path, caplog):
     text = (f"_:offer <{SDO}price> \"9.99\" .\n<{EX}p> <{SDO}offers> _:offer .\n_:x <{SDO}brand> <{EX}b> .\n"
             f"<{EX}p> <{SDO}sku> \"S1\" .\n<{EX}p> <{SDO}brand> <{EX}b> .\n")
     graph = parse_rdf(write(tmp_path / "b.nt", text))
     assert [e.id for e in graph.entities] == [f"{EX}p", f"{EX}b"]
     assert [(t.head, t.tail) for t in graph.triples] == [(f"{EX}p", f"{EX}b")]
-    assert "skipped 3 triple(s) with a blank node and 1 literal(s)" in caplog.text
+    assert "skipped 3 triple(s) with a blank node" in caplog.text
+    assert graph.entities[0].properties == (("sku", "S1"),)
+
+
+def test_typed_literals_become_typed_properties_and_never_shadow_the_platforms_own(tmp_path, store):
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    text = (f'<{EX}p> <{SDO}name> "Kettle" .\n'
+            f'<{EX}p> <{SDO}price> "12.50"^^<{xsd}decimal> .\n'
+            f'<{EX}p> <{SDO}price> "99"^^<{xsd}decimal> .\n'  # a second value: the first is kept
+            f'<{EX}p> <{EX}stock> "7"^^<{xsd}integer> .\n'
+            f'<{EX}p> <{EX}discontinued> "false"^^<{xsd}boolean> .\n'
+            f'<{EX}p> <{EX}status> "in catalogue" .\n'  # 'status' is a property of predicted edges
+            f'<{EX}p> <{EX}weight> "heavy"^^<{xsd}double> .\n')  # not a number: kept as text
+    [entity] = parse_rdf(write(tmp_path / "p.nt", text)).entities
+    assert dict(entity.properties) == {"price": 12.5, "stock": 7, "discontinued": False, "rdf_status": "in catalogue",
+                                       "weight": "heavy"}
+    ingest_path(store, tmp_path / "p.nt")
+    row = store.query("MATCH (n:Entity {id: $id}) RETURN n.name AS name, n.price AS price, n.stock AS stock, "
+                      "n.discontinued AS d, n.rdf_status AS s", {"id": f"{EX}p"})[0]
+    assert row == {"name": "Kettle", "price": 12.5, "stock": 7, "d": False, "s": "in catalogue"}
 
 
 def test_only_blank_nodes_is_an_error(tmp_path):
