@@ -44,12 +44,13 @@ SCORE_PROTOCOL = ("score(h, r, t) = mean of the model's score of (h, r, t) and o
 
 # ---- reading the negatives (the only I/O) ----------------------------------------------------------------------
 
-def read_negatives(path: Path, snapshot: Snapshot) -> Tensor:
+def read_negatives(path: Path, snapshot: Snapshot, relation_types: dict[str, str] | None = None) -> Tensor:
     """(head, rel, tail) index rows [n, 3] of a negatives_*.tsv file, mapped through the snapshot's ids.
 
-    Relation ids become relationship types as at ingest (names.rel_type_from_text: 'P27' -> 'P27',
-    '_hypernym' -> 'HYPERNYM'). Negatives are evaluation data: they are never written to the store. Every
-    malformed row, unknown entity or unknown relation is reported as 'file:line: problem' in one InputError.
+    Relation ids become the relationship types ingest gave them: ``relation_types`` (relation id -> type, from the
+    store's name registry), else names.rel_type_from_text ('P27' -> 'P27', '_hypernym' -> 'HYPERNYM').
+    Negatives are evaluation data: they are never written to the store. Every malformed row, unknown entity or
+    unknown relation is reported as 'file:line: problem' in one InputError.
     """
     path = Path(path)
     if not path.is_file():
@@ -66,7 +67,7 @@ def read_negatives(path: Path, snapshot: Snapshot) -> Tensor:
             continue
         head, relation, tail = fields
         try:
-            rel_type = rel_type_from_text(relation)
+            rel_type = (relation_types or {}).get(relation) or rel_type_from_text(relation)
         except SchemaError as exc:
             problems.append(f"{path}:{number}: {exc}")
             continue
@@ -254,15 +255,17 @@ def candidates_on_test(model, z: Tensor, snapshot: Snapshot, *, k: int, type_con
     return scores, labels, group_ids(relations, has_edge[relations, heads])
 
 
-def classification_report(model, z: Tensor, snapshot: Snapshot, folder: Path) -> dict | None:
-    """Triple classification on the dataset's negatives; None when the folder has no negatives files."""
+def classification_report(model, z: Tensor, snapshot: Snapshot, folder: Path,
+                          relation_types: dict[str, str] | None = None) -> dict | None:
+    """Triple classification on the dataset's negatives; None when the folder has no negatives files.
+    relation_types: relation id -> relationship type as ingest named them (read_negatives)."""
     folder = Path(folder)
     if not all((folder / name).is_file() for name in NEGATIVE_FILES.values()):
         return None
     splits = {}
     for split, code in (("valid", SPLIT_VALID), ("test", SPLIT_TEST)):
         positives = snapshot.triples(code)
-        negatives = read_negatives(folder / NEGATIVE_FILES[split], snapshot)
+        negatives = read_negatives(folder / NEGATIVE_FILES[split], snapshot, relation_types)
         triples = torch.cat([positives, negatives])
         labels = np.r_[np.ones(len(positives), dtype=bool), np.zeros(len(negatives), dtype=bool)]
         scores = reciprocal_scores(model, z, triples, snapshot.num_relations).numpy()

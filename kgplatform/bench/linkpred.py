@@ -63,16 +63,18 @@ def validation_text(valid: dict) -> str:
     return f"valid MRR {valid['best_mrr']:.3f} of the merged ensemble of {len(members)} models; each alone: {each}"
 
 
-def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig) -> tuple[dict | None, dict]:
+def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig,
+                         relation_types: dict[str, str] | None = None) -> tuple[dict | None, dict]:
     """(triple classification on the dataset's verified negatives, or None without negatives files;
-    the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See bench_classify."""
+    the validation-fitted calibration and 0.9-precision thresholds applied to test candidates). See
+    bench/classify.py; relation_types: relation id -> type as ingest named them."""
     import torch
 
     pcfg = PipelineConfig(train=cfg)
     model.eval()
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
-    classification = classification_report(model, z, snapshot, data)
+    classification = classification_report(model, z, snapshot, data, relation_types)
     fitted = calibrate(model, snapshot, pcfg)  # (calibration, report, ...)
     calibration_test = calibration_test_report(model, z, snapshot, fitted[0], k=pcfg.top_k,
                                                type_constrained=cfg.type_constrained)
@@ -109,7 +111,9 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
 
     unconstrained = all_entities(result.model)
     lap("evaluate_unconstrained")
-    classification, calibration_test = write_back_decisions(result.model, snapshot, data, cfg)
+    registry = relation_registry(store)  # the negatives' relation ids are named as ingest named them
+    classification, calibration_test = write_back_decisions(result.model, snapshot, data, cfg,
+                                                            {v["source_id"]: t for t, v in registry.items()})
     lap("classify+calibrate")
     ablation_reports = {}
     for name in ablations:

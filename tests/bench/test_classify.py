@@ -130,6 +130,16 @@ def test_read_negatives_maps_ids_and_relation_names_as_ingest(tmp_path):
     assert read_negatives(path, small_snapshot()).tolist() == [[0, 0, 2], [2, 1, 0]]
 
 
+def test_read_negatives_takes_the_names_ingest_registered(tmp_path):
+    """A relation id that ingest named with a hash (a collision) is found through the registry's mapping."""
+    path = tmp_path / "negatives_test.tsv"
+    path.write_text("Q1\t/people/person/nationality\tQ3\n")
+    mapping = {"/people/person/nationality": "P27"}  # relation id -> the type the store has
+    assert read_negatives(path, small_snapshot(), mapping).tolist() == [[0, 0, 2]]
+    with pytest.raises(InputError, match="unknown relation"):
+        read_negatives(path, small_snapshot())  # by the single-name rule it would be PEOPLE_PERSON_NATIONALITY
+
+
 @pytest.mark.parametrize("row, problem", [
     ("Q1\tP27", ":2: expected 3 tab-separated fields (head, relation, tail), got 2"),
     ("Q1\tP27\tQ404", ":2: unknown entity 'Q404'"),
