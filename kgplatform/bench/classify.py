@@ -28,7 +28,7 @@ from torch import Tensor
 
 from kgplatform.errors import InputError, SchemaError
 from kgplatform.graph.names import rel_type_from_text
-from kgplatform.ingest.tsv import read_lines
+from kgplatform.ingest.tsv import read_triple_lines
 from kgplatform.learn.calibrate import expected_calibration_error, validation_candidates
 from kgplatform.learn.candidates import heads_with_edge
 from kgplatform.learn.per_relation import group_ids, group_name
@@ -59,13 +59,7 @@ def read_negatives(path: Path, snapshot: Snapshot, relation_types: dict[str, str
     rel_index = {name: i for i, name in enumerate(snapshot.rel_names)}
     problems: list[str] = []
     rows: list[tuple[int, int, int]] = []
-    for number, line in read_lines(path, problems):
-        fields = line.split("\t")
-        if len(fields) != 3:
-            problems.append(f"{path}:{number}: expected 3 tab-separated fields (head, relation, tail), "
-                            f"got {len(fields)}")
-            continue
-        head, relation, tail = fields
+    for number, head, relation, tail in read_triple_lines(path, problems):
         try:
             rel_type = (relation_types or {}).get(relation) or rel_type_from_text(relation)
         except SchemaError as exc:

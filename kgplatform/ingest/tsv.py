@@ -8,6 +8,7 @@ ignored.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,16 +86,22 @@ def parse_relations(path: Path, problems: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_triples(path: Path, split: str, entity_ids: set[str], problems: list[str]) -> list[TripleRow]:
-    """Rows whose rel_type is still the relation id as written (stripped): parse_dataset_dir names them."""
-    rows = []
+def read_triple_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, str, str, str]]:
+    """(line number, head, relation, tail) of each row of a head-relation-tail TSV file; a row without exactly
+    three fields is a problem ('file:line: ...') and skipped."""
     for number, line in read_lines(path, problems):
         fields = line.split("\t")
         if len(fields) != 3:
             problems.append(f"{path}:{number}: expected 3 tab-separated fields (head, relation, tail), "
                             f"got {len(fields)}")
             continue
-        head, relation, tail = fields
+        yield number, *fields
+
+
+def parse_triples(path: Path, split: str, entity_ids: set[str], problems: list[str]) -> list[TripleRow]:
+    """Rows whose rel_type is still the relation id as written (stripped): parse_dataset_dir names them."""
+    rows = []
+    for number, head, relation, tail in read_triple_lines(path, problems):
         problem = check_text(relation, "relation id", MAX_ID, required=True)
         if problem:
             problems.append(f"{path}:{number}: {problem}")
