@@ -1,0 +1,1 @@
+"""The user-item-entity recommender as pure tensors: its data, model, training, ranking and metrics."""
