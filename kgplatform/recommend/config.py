@@ -1,0 +1,40 @@
+"""One typed config per recommender run (saved by the caller as config.json)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RecConfig(BaseModel):
+    """Hyper-parameters of the collaborative-knowledge-graph recommender and its training loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # model
+    dim: int = Field(64, ge=2, description="user/entity/relation vector size")
+    num_layers: int = Field(2, ge=0, description="propagation layers over the user-item-entity graph")
+    use_kg: bool = Field(True, description="propagate over the knowledge graph (off: LightGCN on behaviour only)")
+    use_text: bool = Field(True, description="add projected item/entity text vectors to the learned ones")
+    use_attributes: bool = Field(True, description="add numeric and categorical item attributes")
+    id_dropout: float = Field(0.1, ge=0.0, lt=1.0,
+                              description="share of items whose learned vector is hidden in a step (trains the "
+                                          "text/KG path that cold items rely on)")
+    # objective: L = L_BPR + alpha * L_KG
+    alpha: float = Field(0.1, ge=0.0, description="weight of the knowledge graph's own link loss")
+    kg_margin: float = Field(1.0, gt=0.0, description="margin of the KG link loss (DistMult, corrupt head or tail)")
+    l2: float = Field(1e-4, ge=0.0, description="L2 penalty on the batch's layer-0 vectors")
+    lr: float = Field(2e-3, gt=0.0, description="Adam learning rate")
+    batch_size: int = Field(4096, ge=1, description="(user, positive, negative) triples per step")
+    kg_batch_size: int = Field(4096, ge=1, description="KG triples per step for L_KG")
+    # budget and selection
+    max_epochs: int = Field(400, ge=1, description="passes over the train interactions at most")
+    time_budget_s: float | None = Field(600.0, gt=0, description="wall-clock training budget (None: no limit)")
+    eval_every: int = Field(1, ge=1, description="validate every this many epochs")
+    patience: int = Field(10, ge=1, description="validations without a better Recall@20 before stopping")
+    seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch threads (None: leave torch's default)")
+    # output
+    top_n: int = Field(20, ge=1, le=1000, description="recommendations written per user")
+    predicted_min_probability: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="also train on the platform's own predicted KG edges at or above this probability (None: no)")

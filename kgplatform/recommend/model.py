@@ -1,0 +1,158 @@
+"""One collaborative knowledge graph: users, items and KG entities, propagated together.
+
+Why this member of the KGAT / KGIN family:
+- behaviour edges propagate LightGCN-style (no weights, no non-linearity, symmetric degree normalisation): on
+  sparse implicit feedback that is what works, and it is cheap;
+- knowledge-graph edges are relation-aware and attentive: the message from a neighbour is the relation vector
+  times the neighbour's vector (KGIN's relational aggregation, no per-relation matrices: KGAT's W_r costs d^2 per
+  relation and overfits small graphs), weighted by a softmax over the receiving node's KG neighbours of
+  <e_h * e_r, e_t> (KGAT's idea that some relations of an item say more than others);
+- the layer-0 entity table doubles as the node table of PyG's DistMult, so L_KG is the graph's own link loss on
+  the same vectors the recommender propagates.
+Item text (sentence-transformers) and attributes are projected into layer 0, so an item without behaviour still
+has a vector: the cold-start path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn.kge import DistMult
+from torch_geometric.utils import softmax
+
+from kgplatform.recommend.config import RecConfig
+
+
+def normalised_bipartite(pairs: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:
+    """Sparse [users, items] and [items, users] matrices with weights 1/sqrt(deg(u) deg(i)) (LightGCN)."""
+    if pairs.numel() == 0:
+        empty = torch.sparse_coo_tensor(torch.empty(2, 0, dtype=torch.long), torch.empty(0), (num_users, num_items))
+        return empty.coalesce(), empty.t().coalesce()
+    pairs = torch.unique(pairs, dim=0)
+    deg_u = torch.bincount(pairs[:, 0], minlength=num_users).float().clamp(min=1)
+    deg_i = torch.bincount(pairs[:, 1], minlength=num_items).float().clamp(min=1)
+    w = (deg_u[pairs[:, 0]] * deg_i[pairs[:, 1]]).rsqrt()
+    ui = torch.sparse_coo_tensor(pairs.t(), w, (num_users, num_items)).coalesce().to_sparse_csr()
+    iu = torch.sparse_coo_tensor(pairs.flip(1).t(), w, (num_items, num_users)).coalesce().to_sparse_csr()
+    return ui, iu
+
+
+def both_directions(kg: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
+    """KG edges as (source, target) [2, 2T] with relation ids; the reverse of relation r is r + num_relations."""
+    src = torch.cat([kg[:, 2], kg[:, 0]])
+    dst = torch.cat([kg[:, 0], kg[:, 2]])
+    rel = torch.cat([kg[:, 1], kg[:, 1] + num_relations])
+    return torch.stack([src, dst]), rel
+
+
+def attribute_features(numeric: Tensor, categorical: Tensor) -> tuple[Tensor, Tensor]:
+    """Numeric attributes standardised, with a missing flag per column (NaN -> 0, flag 1); categorical codes
+    shifted by one so that 0 means missing."""
+    if numeric.shape[1]:
+        present = ~torch.isnan(numeric)
+        filled = torch.where(present, numeric, torch.zeros_like(numeric))
+        count = present.sum(0).clamp(min=1)
+        mean = filled.sum(0) / count
+        std = (((filled - mean) * present).pow(2).sum(0) / count).sqrt().clamp(min=1e-6)
+        standard = torch.where(present, (numeric - mean) / std, torch.zeros_like(numeric))
+        numeric = torch.cat([standard, (~present).float()], dim=1)
+    return numeric, categorical + 1
+
+
+class KGRecommender(nn.Module):
+    def __init__(self, *, num_users: int, num_entities: int, num_items: int, num_relations: int, cfg: RecConfig,
+                 text_x: Tensor | None = None, item_numeric: Tensor | None = None,
+                 item_categorical: Tensor | None = None, categorical_sizes: list[int] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.num_users, self.num_entities, self.num_items = num_users, num_entities, num_items
+        self.num_relations = max(num_relations, 1)
+        d = cfg.dim
+        self.user_emb = nn.Embedding(num_users, d)
+        self.kge = DistMult(num_entities, self.num_relations, d, margin=cfg.kg_margin)  # entity table + L_KG
+        self.rel_emb = nn.Embedding(2 * self.num_relations, d)  # propagation messages, both directions
+        nn.init.normal_(self.user_emb.weight, std=0.1)
+        nn.init.normal_(self.kge.node_emb.weight, std=0.1)
+        nn.init.normal_(self.rel_emb.weight, mean=1.0, std=0.1)  # start as "pass the neighbour on"
+        self.register_buffer("text_x", text_x if cfg.use_text and text_x is not None else torch.empty(0, 0),
+                             persistent=False)
+        self.text_proj = nn.Linear(self.text_x.shape[1], d, bias=False) if self.text_x.numel() else None
+        numeric = item_numeric if item_numeric is not None else torch.empty(num_items, 0)
+        categorical = item_categorical if item_categorical is not None else torch.empty(num_items, 0, dtype=torch.long)
+        if not cfg.use_attributes:
+            numeric, categorical = numeric[:, :0], categorical[:, :0]
+        numeric, categorical = attribute_features(numeric, categorical)
+        self.register_buffer("item_numeric", numeric, persistent=False)
+        self.register_buffer("item_categorical", categorical, persistent=False)
+        self.numeric_proj = nn.Linear(numeric.shape[1], d, bias=False) if numeric.shape[1] else None
+        sizes = categorical_sizes or []
+        self.categorical_emb = nn.ModuleList(nn.Embedding(n + 1, d, padding_idx=0) for n in sizes)
+        self.ui = self.iu = None
+        self.kg_edges = torch.empty(2, 0, dtype=torch.long)
+        self.kg_rel = torch.empty(0, dtype=torch.long)
+
+    # graph ------------------------------------------------------------------------------------------------
+    def set_graph(self, train_pairs: Tensor, kg: Tensor) -> None:
+        """The behaviour and KG edges to propagate over (train only: valid/test never leak in)."""
+        self.ui, self.iu = normalised_bipartite(train_pairs, self.num_users, self.num_items)
+        if self.cfg.use_kg and kg.numel():
+            self.kg_edges, self.kg_rel = both_directions(kg, self.num_relations)
+        else:
+            self.kg_edges, self.kg_rel = torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+
+    # layer 0 ------------------------------------------------------------------------------------------------
+    def entity_input(self, hide_items: Tensor | None = None) -> Tensor:
+        x = self.kge.node_emb.weight
+        if hide_items is not None:  # id dropout: these items rely on text, attributes and the KG this step
+            keep = torch.ones(self.num_entities, 1)
+            keep[hide_items] = 0.0
+            x = x * keep
+        extra = torch.zeros(self.num_items, x.shape[1])
+        if self.numeric_proj is not None:
+            extra = extra + self.numeric_proj(self.item_numeric)
+        for c, emb in enumerate(self.categorical_emb):
+            extra = extra + emb(self.item_categorical[:, c])
+        if self.numeric_proj is not None or len(self.categorical_emb):
+            x = torch.cat([x[: self.num_items] + extra, x[self.num_items:]])
+        if self.text_proj is not None:
+            x = x + self.text_proj(self.text_x)
+        return x
+
+    # propagation ----------------------------------------------------------------------------------------------
+    def kg_layer(self, x: Tensor) -> Tensor:
+        src, dst = self.kg_edges
+        rel = self.rel_emb(self.kg_rel)
+        msg = rel * x[src]
+        logits = (x[dst] * rel * x[src]).sum(-1) / x.shape[1] ** 0.5
+        attn = softmax(logits, dst, num_nodes=x.shape[0])
+        return torch.zeros_like(x).index_add_(0, dst, attn.unsqueeze(-1) * msg)
+
+    def propagate(self, hide_items: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Final (users [U, d], entities [E, d]): the mean of layers 0..L."""
+        users, entities = self.user_emb.weight, self.entity_input(hide_items)
+        user_layers, entity_layers = [users], [entities]
+        for _ in range(self.cfg.num_layers):
+            items = entities[: self.num_items]
+            new_users = torch.sparse.mm(self.ui, items)
+            from_users = torch.sparse.mm(self.iu, users)
+            new_entities = self.kg_layer(entities) if self.kg_edges.numel() else torch.zeros_like(entities)
+            new_entities = torch.cat([new_entities[: self.num_items] + from_users, new_entities[self.num_items:]])
+            users, entities = new_users, new_entities
+            user_layers.append(users)
+            entity_layers.append(entities)
+        return torch.stack(user_layers).mean(0), torch.stack(entity_layers).mean(0)
+
+    # scores and losses ---------------------------------------------------------------------------------------
+    def score_items(self, users_final: Tensor, entities_final: Tensor, users: Tensor) -> Tensor:
+        return users_final[users] @ entities_final[: self.num_items].t()
+
+    def bpr_loss(self, users_final: Tensor, entities_final: Tensor, u: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        zu = users_final[u]
+        diff = (zu * entities_final[pos]).sum(-1) - (zu * entities_final[neg]).sum(-1)
+        reg = (self.user_emb.weight[u].pow(2).sum() + self.kge.node_emb.weight[pos].pow(2).sum()
+               + self.kge.node_emb.weight[neg].pow(2).sum()) / (2 * len(u))
+        return F.softplus(-diff).mean() + self.cfg.l2 * reg
+
+    def kg_loss(self, triples: Tensor) -> Tensor:
+        return self.kge.loss(triples[:, 0], triples[:, 1], triples[:, 2])
