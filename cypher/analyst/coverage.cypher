@@ -3,7 +3,7 @@
 // @param run_id: string = null -- the run whose predictions count as "after" (null: after = before)
 // @param label: string = 'Product' -- the nodes counted, by label
 // @param rel_types: list = [] -- the relationship types (empty: the types the run predicted)
-OPTIONAL MATCH ()-[p]->()
+OPTIONAL MATCH (:Entity)-[p]->(:Entity)
 WHERE size($rel_types) = 0 AND p.predicted = true AND p.run_id = $run_id
 WITH CASE WHEN size($rel_types) > 0 THEN $rel_types ELSE collect(DISTINCT type(p)) END AS rel_types
 UNWIND rel_types AS rel_type

@@ -1,5 +1,6 @@
 // The evidence behind one predicted edge: short paths (1 to 3 hops, any direction) between its head and tail
-// that use asserted relationships only, so neither the predicted edge itself nor any other prediction counts.
+// that use asserted relationships only, so neither the predicted edge itself nor any other prediction counts,
+// and pass through entities only (never a person: behaviour is not evidence for a catalogue fact).
 // Example: a co-purchased product that has the predicted brand,
 //   p:2 <-[BOUGHT_TOGETHER]- p:1 -[HAS_BRAND]-> b:1
 // `graph` is the path itself, drawn by Neo4j Browser.
@@ -12,7 +13,7 @@ MATCH (h:Entity {id: $head})-[r]->(t:Entity {id: $tail})
 WHERE type(r) = $rel_type AND r.predicted = true AND ($run_id IS NULL OR r.run_id = $run_id)
 WITH DISTINCT h, t
 MATCH p = (h)-[*1..3]-(t)
-WHERE all(x IN relationships(p) WHERE x.predicted IS NULL)
+WHERE all(x IN relationships(p) WHERE x.predicted IS NULL) AND all(n IN nodes(p) WHERE 'Entity' IN labels(n))
 WITH p, nodes(p) AS ns, relationships(p) AS rs
 RETURN length(p) AS hops,
        reduce(s = ns[0].id, i IN range(0, size(rs) - 1) |

@@ -80,6 +80,23 @@ SLIDES = [
         ("param", "limit", "100"),
         ("query", "analyst/run_edges", "Set status to 'accepted' for the accepted ones, or null for all."),
     ]),
+    ("Recommendations", "What people are recommended, why, and whom to target with a product.", [
+        ("p", "A recommendation run writes <code>(:User)-[:RECOMMENDED {rank, score, evidence}]-&gt;(:Product)</code>; "
+              "a newer run replaces a user's older ones. Coverage of every recommendation run first:"),
+        ("param", "run_id", "null"),
+        ("query", "analyst/recommendation_coverage", "Users with recommendations, distinct items recommended and "
+                                                     "their share of the catalogue, per run."),
+        ("p", "Paste a user's id into the next block (<code>MATCH (u:User) RETURN u.id LIMIT 5</code> lists some):"),
+        ("param", "user", "'PASTE-A-USER-ID'"),
+        ("param", "limit", "20"),
+        ("query", "analyst/user_recommendations", "The user's recommendations from the newest run (what "
+                                                  "kgp recommend serves), each with the graph path behind it."),
+        ("param", "id", "'p:42'"),
+        ("param", "include_related", "true"),
+        ("param", "via", "['HAS_BRAND', 'IN_CATEGORY']"),
+        ("query", "analyst/product_audience", "Users the product is recommended to, best rank first, then users "
+                                              "whose behaviour touches a product of its brand or category."),
+    ]),
 ]
 
 

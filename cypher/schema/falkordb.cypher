@@ -1,5 +1,6 @@
-// FalkorDB schema: exact-match indexes on the domain keys (uniqueness is kept by MERGE on these keys), and range
-// indexes on the change stamps the incremental job reads. Per relationship type: schema/falkordb_relationship.
+// FalkorDB schema: exact-match indexes on the domain keys (Entity.id, User.id, ...; uniqueness is kept by MERGE
+// on these keys), and range indexes on the change stamps the incremental job reads. Per relationship type:
+// schema/falkordb_relationship.
 CREATE INDEX FOR (n:Entity) ON (n.id);
 CREATE INDEX FOR (n:Entity) ON (n.created_at);
 CREATE INDEX FOR (n:Entity) ON (n.updated_at);
@@ -10,3 +11,4 @@ CREATE INDEX FOR (w:KgpWatermark) ON (w.name);
 CREATE INDEX FOR (i:KgpIngest) ON (i.id);
 CREATE INDEX FOR (t:KgpRelationType) ON (t.type);
 CREATE INDEX FOR (l:KgpLabel) ON (l.label);
+CREATE INDEX FOR (u:User) ON (u.id);

@@ -49,18 +49,32 @@ def db_status(as_json: AsJson = False):
     emit_json(info) if as_json else out.print(info)
 
 
-def ingest(path: Path = typer.Argument(..., exists=True, help="dataset folder, catalog CSV folder, .jsonl, or RDF file "
-                                                                   "(.nt, .nq, .ttl, optionally .gz)"),
+def ingest(path: Path = typer.Argument(..., exists=True, help="dataset folder, recommendation dataset folder, catalog "
+                                                                   "CSV folder, .jsonl, RDF file (.nt, .nq, .ttl, "
+                                                                   "optionally .gz) or interaction log"),
+           behaviour: Optional[bool] = typer.Option(
+               None, "--behaviour/--graph", help="read PATH as an interaction log (user, item, type, timestamp, ...) "
+               "or as a graph; default: a .csv/.tsv file, or JSONL whose first object has a 'user' key, is a log"),
            as_json: AsJson = False):
-    """Validate then load a dataset (entities.tsv + triples_*.tsv) or a product catalog. Re-running changes nothing."""
+    """Validate then load a dataset, a product catalog, a recommendation dataset (kg.tsv + interactions_*.tsv) or an
+    interaction log. Re-running changes nothing."""
     from kgplatform.ingest.load import ingest_path
 
     store = open_configured_store()
     with RichProgress(console, enabled=not as_json) as progress:
-        report = ingest_path(store, path, batch_size=settings().write_batch_size, progress=progress)
-    emit_json(report) if as_json else out.print(
-        f"ingested {report['entities']:,} entities and {report['triples']:,} relationships "
-        f"({report['relationships_created']:,} new) from {path}")
+        report = ingest_path(store, path, batch_size=settings().write_batch_size, progress=progress,
+                             behaviour=behaviour)
+    if as_json:
+        emit_json(report)
+        return
+    if "entities" in report:
+        out.print(f"ingested {report['entities']:,} entities and {report['triples']:,} relationships "
+                  f"({report['relationships_created']:,} new) from {path}")
+    people = report.get("behaviour") or (report if "users" in report else None)
+    if people:
+        negatives = f" and {people['negatives']:,} sampled negatives" if people["negatives"] else ""
+        out.print(f"ingested {people['users']:,} people with {people['interactions']:,} interactions{negatives} "
+                  f"({people['relationships_created']:,} new relationships) from {path}")
 
 
 def parse_params(pairs: list[str]) -> dict:

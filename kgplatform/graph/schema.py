@@ -1,5 +1,6 @@
-"""The graph's declared schema: the labels and relationship types that ingest recorded (a KgpSchema node), and
-the registry of where each name came from (KgpRelationType / KgpLabel nodes: graph/names.py maps source names).
+"""The graph's declared schema: the labels and relationship types that ingest recorded (KgpSchema nodes: the
+knowledge graph's, and apart the behaviour types of people's relationships), and the registry of where each name
+came from (KgpRelationType / KgpLabel nodes: graph/names.py maps source names).
 
 Only declared names ever reach Cypher text (graph/names.py checks them against this).
 """
@@ -27,3 +28,9 @@ def label_registry(store: GraphStore) -> dict[str, dict]:
     """Label -> {source_id}: the entity type text each label was named from ('grande école' for GrandeEcole)."""
     rows = execute(store, "ingest/label_registry", read_only=True)
     return {r["label"]: {"source_id": r["source_id"]} for r in rows}
+
+
+def behaviour_types(store: GraphStore) -> list[str]:
+    """The behaviour relationship types declared by ingest ((:User)-[:TYPE]->(:Entity): PURCHASED, ...,
+    SAMPLED_NEGATIVE), in the order they were declared; empty for a graph without behaviour."""
+    return list(execute(store, "behaviour/declared_types", read_only=True)[0]["types"] or [])

@@ -4,7 +4,8 @@ Every load records itself in a `(:KgpIngest {id})` node: status 'running' before
 after its last ('failed', with the error, when it stops on an error it can still report). Its id is derived from
 the source (the resolved path; for a graph built in memory, a hash of its content), so a rerun of the same source
 finds the record and, since loading is idempotent, completes it. Readers that must not see half a graph (the
-incremental job) call ingests_in_progress.
+incremental job) call ingests_in_progress. People and behaviour are loaded by ingest/load_behaviour.py, recorded the
+same way; ingest_path dispatches every kind of source.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from pathlib import Path
 from kgplatform.graph.names import LABEL_PATTERN, assign_labels, assign_rel_types
 from kgplatform.graph.schema import declared_schema, label_registry, relation_registry
 from kgplatform.graph.store import GraphStore, execute, write_rows
+from kgplatform.ingest.behaviour import looks_like_interaction_log
 from kgplatform.ingest.catalog import parse_catalog
+from kgplatform.ingest.load_behaviour import check_behaviour, ingest_interaction_log, load_behaviour
+from kgplatform.ingest.reclayout import is_rec_layout, parse_rec_layout
 from kgplatform.ingest.records import ParsedGraph
 from kgplatform.ingest.tsv import parse_dataset_dir
 from kgplatform.progress import ProgressFn
@@ -178,7 +182,30 @@ def _remove_stale_labels(store: GraphStore, graph: ParsedGraph, *, batch_size: i
     return len({i for ids in stale.values() for i in ids})
 
 
-def ingest_path(store: GraphStore, path: Path, *, batch_size: int = 2000,
-                progress: ProgressFn | None = None) -> dict:
+def ingest_rec_layout(store: GraphStore, folder: Path, *, batch_size: int = 2000,
+                      progress: ProgressFn | None = None) -> dict:
+    """A recommendation dataset folder (ingest/reclayout.py): its item graph, then its people and behaviour. Every
+    file and the store are checked before the first write. Returns load_graph's report with the behaviour load's
+    under "behaviour"."""
+    layout = parse_rec_layout(folder)
+    items = {e.id for e in layout.graph.entities}
+    check_behaviour(store, layout.behaviour, known_items=items, kg_types=layout.graph.rel_types,
+                    batch_size=batch_size)
+    report = load_graph(store, layout.graph, batch_size=batch_size, progress=progress)
+    behaviour = load_behaviour(store, layout.behaviour, source=str(folder), known_items=items, batch_size=batch_size,
+                               progress=progress)
+    return {"source": str(folder), **report, "behaviour": behaviour}
+
+
+def ingest_path(store: GraphStore, path: Path, *, batch_size: int = 2000, progress: ProgressFn | None = None,
+                behaviour: bool | None = None) -> dict:
+    """Validate then load any source: a recommendation dataset folder (kg.tsv + interactions_train.tsv), an
+    interaction log (behaviour=True, or None and it looks like one: ingest.behaviour.looks_like_interaction_log),
+    or a graph source (parse_source)."""
+    path = Path(path)
+    if is_rec_layout(path):
+        return ingest_rec_layout(store, path, batch_size=batch_size, progress=progress)
+    if behaviour or (behaviour is None and looks_like_interaction_log(path)):
+        return ingest_interaction_log(store, path, batch_size=batch_size, progress=progress)
     graph = parse_source(path)  # validates everything before the first write
     return {"source": str(path), **load_graph(store, graph, batch_size=batch_size, progress=progress)}

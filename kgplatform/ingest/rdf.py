@@ -54,7 +54,16 @@ from rdflib.plugins.parsers.ntriples import W3CNTriplesParser, r_literal, r_node
 
 from kgplatform.errors import InputError, SchemaError
 from kgplatform.graph.names import assign_labels, assign_rel_types
-from kgplatform.ingest.records import MAX_DESCRIPTION, MAX_ID, MAX_NAME, EntityRow, ParsedGraph, TripleRow, check_text
+from kgplatform.ingest.records import (
+    MAX_DESCRIPTION,
+    MAX_ID,
+    MAX_NAME,
+    EntityRow,
+    ParsedGraph,
+    TripleRow,
+    check_text,
+    property_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +98,6 @@ XSD_INTEGERS = {XSD + t for t in ("integer", "int", "long", "short", "byte", "no
                                   "negativeInteger", "nonPositiveInteger", "unsignedLong", "unsignedInt",
                                   "unsignedShort", "unsignedByte", "gYear")}
 XSD_NUMBERS = {XSD + t for t in ("decimal", "double", "float")}
-# Properties the platform sets itself: a literal predicate named like one of them gets an 'rdf_' prefix.
-OWN_PROPERTIES = {"id", "name", "description", "type", "created_at", "updated_at", "split", "predicted", "status",
-                  "run_id", "score", "probability", "model", "method", "evidence"}
 
 
 def literal_value(text: _Text) -> str | int | float | bool:
@@ -107,13 +113,6 @@ def literal_value(text: _Text) -> str | int | float | bool:
     except ValueError:
         pass
     return text.value
-
-
-def property_keys(predicates) -> dict[str, str]:
-    """Predicate IRI -> node property key: the relationship-type name of the IRI in lower case
-    ('http://schema.org/price' -> 'price'), prefixed 'rdf_' where it would be one of the platform's own."""
-    keys = {iri: name.lower() for iri, name in assign_rel_types(predicates).items()}
-    return {iri: f"rdf_{key}" if key in OWN_PROPERTIES or key.startswith("kgp") else key for iri, key in keys.items()}
 
 
 def rdf_format(path: Path) -> str | None:
@@ -243,7 +242,7 @@ class _Builder:
         try:
             labels = assign_labels(set(chosen.values()))
             rel_types = assign_rel_types(self.predicates)
-            keys = property_keys(self.literal_predicates)
+            keys = property_keys(self.literal_predicates, "rdf_")
         except SchemaError as exc:  # two hashes collided: refused rather than merged
             raise InputError(f"{self.path}: {exc}; nothing was written") from None
         entities = [EntityRow(e.id, labels[chosen[e.id]], chosen[e.id], e.name, e.description,

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from kgplatform.graph.names import assign_rel_types
 
 MAX_ID = 1_000
 MAX_NAME = 2_000
 MAX_DESCRIPTION = 50_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Node properties the platform sets itself: an attribute (an RDF literal, a catalog column) named like one of them,
+# or starting with 'kgp', gets a prefix instead of shadowing it.
+OWN_PROPERTIES = frozenset({"id", "name", "description", "type", "created_at", "updated_at", "split", "predicted",
+                            "status", "run_id", "score", "probability", "model", "method", "evidence", "source_id"})
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,13 @@ def check_text(value: str, what: str, limit: int, *, required: bool) -> str | No
 def strip_bom(raw: bytes) -> bytes:
     """The first line of a file without a UTF-8 byte order mark (Excel and Notepad write one)."""
     return raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+
+
+def property_keys(names: Iterable[str], prefix: str) -> dict[str, str]:
+    """Attribute name -> node property key, unique over the names given: the name as a relationship type would be
+    named (graph.names.assign_rel_types), in lower case ('Price (USD)' -> 'price_usd', 'Weight kg' -> 'weight_kg');
+    `prefix` in front of one of the platform's own keys ('status' -> prefix + 'status'). Raises SchemaError for an
+    empty name."""
+    keys = {name: key.lower() for name, key in assign_rel_types(names).items()}
+    return {name: f"{prefix}{key}" if key in OWN_PROPERTIES or key.startswith("kgp") else key
+            for name, key in keys.items()}

@@ -59,3 +59,45 @@ def test_neo4j_read_only_refuses_writes(neo4j_store):
 
     with pytest.raises(StoreError):
         neo4j_store.query("CREATE (:Entity {id: 'x'})", read_only=True)
+
+
+def test_neo4j_behaviour_ingest_and_export(neo4j_store, tmp_path):
+    from kgplatform.graph.export_behaviour import export_recdata
+    from tests.support.recfolders import INT_COUNTS, INT_FILES, write_rec_folder
+
+    folder = write_rec_folder(tmp_path / "rec", INT_FILES)
+    assert ingest_path(neo4j_store, folder)["behaviour"]["relationships_created"] == 8 + INT_COUNTS["negatives"]
+    assert ingest_path(neo4j_store, folder)["behaviour"]["relationships_created"] == 0
+    data = export_recdata(neo4j_store)
+    assert (data.num_users, data.num_items, len(data.interactions)) == (3, 3, 8)
+    assert len(data.ctr) == 8 + INT_COUNTS["negatives"]
+
+
+def test_neo4j_recommendations_write_replace_read_retract(neo4j_store, tmp_path):
+    from kgplatform.graph.recommendations import read_recommendations, write_recommendations
+    from kgplatform.review.analyst import execute_analyst
+
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in CATALOG))
+    ingest_path(neo4j_store, path)
+    neo4j_store.query("UNWIND ['u1', 'u2'] AS id MERGE (u:User {id: id}) WITH u MATCH (p:Entity {id: 'p:1'}) "
+                      "MERGE (u)-[:PURCHASED {timestamp: 1}]->(p)")
+    before = neo4j_store.query("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
+    tag = uuid.uuid4().hex[:6]
+    runs = {f"rec-{tag}-1": ["p:2", "p:3"], f"rec-{tag}-2": ["p:3"]}  # the second is the newer one
+    for run_id, items in runs.items():
+        record_run(neo4j_store, run_id=run_id, model="m@1", config={}, metrics={}, counts={}, status="completed",
+                   snapshot_hash="h", method="kgrec")
+        recs = [{"user": u, "item": i, "rank": k + 1, "score": 1.0 - k / 10, "evidence": "e"}
+                for u in ("u1", "u2") for k, i in enumerate(items)]
+        for _ in range(2):  # the second write changes nothing
+            report = write_recommendations(neo4j_store, recs, run_id=run_id, model="m@1", method="kgrec",
+                                           batch_size=2)
+        assert report["written"] == len(recs)
+    first, second = runs
+    assert [(r["item"], r["run_id"]) for r in read_recommendations(neo4j_store, "u1")] == [("p:3", second)]
+    assert execute_analyst(neo4j_store, "user_recommendations", user="u2")[0]["item"] == "p:3"
+    assert execute_analyst(neo4j_store, "recommendation_coverage", run_id=second)[0]["users"] == 2
+    assert execute_analyst(neo4j_store, "product_audience", id="p:3", include_related=True)[0]["user"] == "u1"
+    assert retract_run(neo4j_store, second)["total_removed"] == 2
+    assert neo4j_store.query("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"] == before

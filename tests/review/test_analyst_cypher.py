@@ -1,5 +1,6 @@
-"""The analyst Cypher library (cypher/analyst/*.cypher) on a real FalkorDB graph with asserted edges and the
-predicted edges of two runs; declared parameters; `kgp cypher --file analyst/...` with typed parameters."""
+"""The analyst Cypher library (cypher/analyst/*.cypher) on a real FalkorDB graph with asserted edges, the
+predicted edges of two runs, people with behaviour and two recommendation runs; declared parameters;
+`kgp cypher --file analyst/...` with typed parameters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from kgplatform.errors import KgpError
 from kgplatform.graph import cypher_files
+from kgplatform.graph.recommendations import write_recommendations
 from kgplatform.graph.runs import record_run
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.ingest.load import ingest_path
@@ -36,6 +38,12 @@ RUN_A = [  # (head, type, tail, probability)
     ("p:5", "IN_CATEGORY", "c:1", 0.55),
 ]
 RUN_B = [("p:2", "HAS_BRAND", "b:1", 0.80), ("p:4", "HAS_BRAND", "b:2", 0.95), ("p:5", "HAS_BRAND", "b:1", 0.62)]
+# People: behaviour (asserted) and two recommendation runs; rec-b is written beside rec-a (replace=False) so that
+# the two can be compared. u:3 touches p:1 and p:2: a path through a person is no evidence for a catalogue fact.
+BEHAVIOUR = [("u:1", "PURCHASED", "p:1"), ("u:2", "VIEWED", "p:3"), ("u:2", "PURCHASED", "p:4"),
+             ("u:3", "RATED", "p:1"), ("u:3", "PURCHASED", "p:2"), ("u:2", "SAMPLED_NEGATIVE", "p:1")]
+REC_A = [("u:1", "p:2", 1, 0.9), ("u:1", "p:5", 2, 0.5), ("u:2", "p:1", 1, 0.7)]  # (user, item, rank, score)
+REC_B = [("u:1", "p:5", 1, 0.8), ("u:1", "p:3", 2, 0.6)]
 
 # Parameters every analyst file runs with in the smoke test; a new file without an entry here fails the suite.
 EXAMPLES = {
@@ -50,6 +58,10 @@ EXAMPLES = {
     "analyst/run_graph": {"run_id": "run-a"},
     "analyst/neighbourhood": {"id": "p:2"},
     "analyst/new_arrivals": {},
+    "analyst/user_recommendations": {"user": "u:1"},
+    "analyst/product_audience": {"id": "p:5"},
+    "analyst/recommendation_coverage": {},
+    "analyst/recommendation_run_diff": {"run_a": "rec-a", "run_b": "rec-b"},
 }
 
 
@@ -72,6 +84,16 @@ def graph(store, tmp_path):
                 "SET r.status = 'rejected', r.reviewed_by = 'ann'")
     store.query("MATCH (:Entity {id: 'p:4'})-[r:HAS_BRAND]->(:Entity {id: 'b:2'}) WHERE r.run_id = 'run-b' "
                 "SET r.status = 'accepted', r.reviewed_by = 'bob'")
+    for user, behaviour, item in BEHAVIOUR:
+        store.query(f"MERGE (u:User {{id: $user}}) WITH u MATCH (p:Entity {{id: $item}}) "
+                    f"CREATE (u)-[:{behaviour} {{timestamp: 1700000000000, rating: 5}}]->(p)",
+                    {"user": user, "item": item})
+    for run_id, rows, replace in (("rec-a", REC_A, True), ("rec-b", REC_B, False)):
+        record_run(store, run_id=run_id, model="rec@1", config={}, metrics={}, counts={"recommended": len(rows)},
+                   status="completed", snapshot_hash="h", method="kgrec")
+        write_recommendations(store, [{"user": u, "item": i, "rank": k, "score": s, "evidence": f"{u}->{i}"}
+                                      for u, i, k, s in rows], run_id=run_id, model="rec@1", method="kgrec",
+                              replace=replace)
     return store
 
 
@@ -199,8 +221,9 @@ def test_run_summary_runs_run_graph_and_neighbourhood(graph):
         ("HAS_BRAND", 2, 2, 0, 0), ("IN_CATEGORY", 2, 1, 0, 1)]
     assert summary[0]["mean_probability"] == pytest.approx(0.91) and summary[1]["min_probability"] == 0.55
     runs = execute_analyst(graph, "runs")
-    assert sorted(r["run_id"] for r in runs) == ["run-a", "run-b"] and len(execute_analyst(graph, "runs", limit=1)) == 1
-    assert json.loads(runs[0]["counts"])["predicted"] in (3, 4)
+    assert sorted(r["run_id"] for r in runs) == ["rec-a", "rec-b", "run-a", "run-b"]
+    assert len(execute_analyst(graph, "runs", limit=1)) == 1
+    assert json.loads(next(r for r in runs if r["run_id"] == "run-a")["counts"])["predicted"] == 4
     drawn = execute_analyst(graph, "run_graph", run_id="run-a", status="proposed")
     assert [(r["h"]["id"], r["r"]["type"], r["t"]["id"]) for r in drawn] == [
         ("p:2", "HAS_BRAND", "b:1"), ("p:3", "IN_CATEGORY", "c:2"), ("p:4", "HAS_BRAND", "b:2")]
@@ -209,6 +232,78 @@ def test_run_summary_runs_run_graph_and_neighbourhood(graph):
     rels = sorted((r["r"]["type"], r["m"]["id"], r["r"].get("run_id")) for r in around)
     assert rels == [("BOUGHT_TOGETHER", "p:1", None), ("HAS_BRAND", "b:1", "run-a"), ("HAS_BRAND", "b:1", "run-b"),
                     ("IN_CATEGORY", "c:1", None)]
+
+
+def test_user_recommendations_newest_run_or_the_one_asked_for(graph):
+    rows = execute_analyst(graph, "user_recommendations", user="u:1")
+    assert keys(rows, "rank", "item", "name", "run_id") == [(1, "p:5", "Mystery Speaker", "rec-b"),
+                                                             (2, "p:3", "Kettlo Kettle", "rec-b")]
+    assert rows[0]["score"] == pytest.approx(0.8) and rows[0]["evidence"] == "u:1->p:5" and rows[0]["model"] == "rec@1"
+    older = execute_analyst(graph, "user_recommendations", user="u:1", run_id="rec-a", limit=1)
+    assert keys(older, "rank", "item", "run_id") == [(1, "p:2", "rec-a")]
+    assert keys(execute_analyst(graph, "user_recommendations", user="u:2"), "item", "run_id") == [("p:1", "rec-a")]
+    assert execute_analyst(graph, "user_recommendations", user="u:3") == []  # behaviour, no recommendations
+    assert execute_analyst(graph, "user_recommendations", user="nobody") == []
+
+
+def test_product_audience_recommended_first_then_related_by_brand_or_category(graph):
+    rows = execute_analyst(graph, "product_audience", id="p:5")
+    assert keys(rows, "user", "reason", "rank") == [("u:1", "recommended", 1)]  # best rank over rec-a and rec-b
+    assert sorted(rows[0]["runs"]) == ["rec-a", "rec-b"] and rows[0]["score"] == pytest.approx(0.8)
+    assert keys(execute_analyst(graph, "product_audience", id="p:2"), "user", "reason") == [("u:1", "recommended")]
+    related = execute_analyst(graph, "product_audience", id="p:2", include_related=True)
+    # u:3 rated p:1, which shares the asserted category c:1 with p:2; u:1 (also p:1) is listed once, as
+    # recommended; u:2's recommendation of p:1 and its sampled negative are not behaviour, and p:2's predicted
+    # brand links nobody
+    assert keys(related, "user", "reason", "related_products", "via") == [
+        ("u:1", "recommended", 0, []), ("u:3", "related", 1, ["c:1"])]
+    assert keys(execute_analyst(graph, "product_audience", id="p:2", include_related=True, via=["HAS_BRAND"]),
+                "user") == [("u:1",)]
+    kettle = execute_analyst(graph, "product_audience", id="p:4", include_related=True)
+    assert kettle == []  # its brand b:2 is predicted only, its category c:2 has no other product with behaviour
+    assert len(execute_analyst(graph, "product_audience", id="p:2", include_related=True, limit=1)) == 1
+
+
+def test_recommendation_coverage_per_run(graph):
+    rows = {r["run_id"]: r for r in execute_analyst(graph, "recommendation_coverage")}
+    assert set(rows) == {"rec-a", "rec-b"}
+    a, b = rows["rec-a"], rows["rec-b"]
+    assert (a["users"], a["all_users"], a["items"], a["catalogue"], a["recommendations"]) == (2, 3, 3, 5, 3)
+    assert a["catalogue_share"] == pytest.approx(0.6) and a["user_share"] == pytest.approx(2 / 3)
+    assert (b["users"], b["items"], b["recommendations"]) == (1, 2, 2) and b["catalogue_share"] == pytest.approx(0.4)
+    assert a["model"] == "rec@1" and a["per_user"] == pytest.approx(1.5)
+    assert keys(execute_analyst(graph, "recommendation_coverage", run_id="rec-b"), "run_id") == [("rec-b",)]
+    assert execute_analyst(graph, "recommendation_coverage", run_id="run-a") == []  # a link-prediction run
+
+
+def test_recommendation_run_diff_per_user_and_item(graph):
+    rows = execute_analyst(graph, "recommendation_run_diff", run_a="rec-a", run_b="rec-b")
+    assert keys(rows, "user", "item", "diff", "rank_a", "rank_b", "rank_change") == [
+        ("u:1", "p:5", "both", 2, 1, -1), ("u:1", "p:2", "only_a", 1, None, None),
+        ("u:1", "p:3", "only_b", None, 2, None), ("u:2", "p:1", "only_a", 1, None, None)]
+    assert rows[0]["score_a"] == pytest.approx(0.5) and rows[0]["score_b"] == pytest.approx(0.8)
+    one = execute_analyst(graph, "recommendation_run_diff", run_a="rec-a", run_b="rec-b", user="u:2")
+    assert keys(one, "item", "diff") == [("p:1", "only_a")]
+    assert execute_analyst(graph, "recommendation_run_diff", run_a="run-a", run_b="run-b") == []
+
+
+def test_link_prediction_queries_never_see_people_or_recommendations(graph):
+    """Users and RECOMMENDED edges are in the fixture graph: the link-prediction queries stay as they were."""
+    for name, params in EXAMPLES.items():
+        if "recommend" in name or "audience" in name:
+            continue
+        text = json.dumps(execute_analyst(graph, name, **params), default=str)
+        assert "RECOMMENDED" not in text and "u:" not in text and "rec-" not in text or name == "analyst/runs", name
+    assert execute_analyst(graph, "coverage", run_id="rec-a") == []  # no entity-to-entity types to cover
+    assert keys(execute_analyst(graph, "run_summary", run_id="rec-a"), "rel_type", "edges", "proposed") == [
+        ("RECOMMENDED", 3, 0)]  # what a recommendation run wrote, asked for by its id
+    assert keys(execute_analyst(graph, "proposed_edges", run_id="rec-a"), "head") == []
+    assert keys(execute_analyst(graph, "run_edges", run_id="rec-b"), "head") == []
+    assert keys(execute_analyst(graph, "run_diff", run_a="rec-a", run_b="rec-b"), "head") == []
+    # evidence through a person (p:2 <-[PURCHASED]- u:3 -[RATED]-> p:1 -[HAS_BRAND]-> b:1) is not evidence
+    paths = [r["path"] for r in execute_analyst(graph, "evidence_paths", head="p:2", rel_type="HAS_BRAND", tail="b:1",
+                                                limit=100)]
+    assert paths and not any("u:" in p for p in paths)
 
 
 # ---- parameters ------------------------------------------------------------------------------------------------
@@ -332,7 +427,7 @@ def test_guide_blocks_lint_clean_as_browser_input(tmp_path):
 def test_guide_walkthrough_runs_on_the_embedded_store(graph):
     """Play the guide as Browser would: each :param sets a parameter (its value evaluated by the database), each
     query runs with the parameters set so far. The placeholders get the fixture's ids."""
-    placeholders = {"'PASTE-A-RUN-ID'": "'run-a'", "'p:42'": "'p:2'", "'b:7'": "'b:1'"}
+    placeholders = {"'PASTE-A-RUN-ID'": "'run-a'", "'p:42'": "'p:2'", "'b:7'": "'b:1'", "'PASTE-A-USER-ID'": "'u:1'"}
     params, results = {}, {}
     for block in guide_blocks().blocks:
         text = block["text"].strip()
@@ -350,6 +445,9 @@ def test_guide_walkthrough_runs_on_the_embedded_store(graph):
     assert keys(results["analyst/run_edges"], "head", "status") == [("p:5", "rejected")]
     assert all(results[q] for q in results if q != "analyst/product_predictions") and results[
         "analyst/product_predictions"]
+    assert {r["run_id"] for r in results["analyst/recommendation_coverage"]} == {"rec-a", "rec-b"}
+    assert keys(results["analyst/user_recommendations"], "rank", "item") == [(1, "p:5"), (2, "p:3")]
+    assert keys(results["analyst/product_audience"], "user", "reason") == [("u:1", "recommended"), ("u:3", "related")]
 
 
 def parse_grass(text: str) -> dict[str, dict[str, str]]:
