@@ -10,7 +10,7 @@ from kgplatform.cli.common import console
 from kgplatform.cli.demo import demo
 from kgplatform.cli.incremental import score_new, watch
 from kgplatform.cli.jobs import jobs_app, worker
-from kgplatform.cli.recommend import recommend_command
+from kgplatform.cli.recommend import recommend_command, recommend_run_command
 from kgplatform.cli.review import review_app
 from kgplatform.cli.runs import pipeline, runs_app
 from kgplatform.cli.serve import explain, serve
@@ -33,6 +33,7 @@ app.command("explain")(explain)
 app.command("serve")(serve)
 app.command("demo")(demo)
 app.command("recommend")(recommend_command)
+app.command("recommend-run")(recommend_run_command)
 app.add_typer(bench_app, name="bench")
 
 

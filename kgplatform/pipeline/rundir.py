@@ -20,6 +20,8 @@ from kgplatform.graph.runs import check_run_id
 from kgplatform.learn.per_relation import RelationCalibration
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.predictions import Prediction
+from kgplatform.recommend.config import RecRunConfig
+from kgplatform.recommend.data import RecData
 from kgplatform.snapshot import Snapshot
 
 
@@ -56,6 +58,9 @@ class RunDir:
     SUMMARY = "summary.json"  # an incremental run's summary
     REPORT = "report.html"
     SCORES = "scores"  # the score shards' selections and histograms
+    REC_DATA = "recdata.pt"  # a recommendation run's export: people, behaviour and the KG (recommend.data.RecData)
+    REC_VECTORS = "rec_vectors.pt"  # {"users", "entities"}: propagated over all behaviour; what scoring ranks with
+    RECOMMENDATIONS = "recommendations.jsonl"
     # What incremental scoring needs of a base run.
     BASE_ARTEFACTS = (MODEL, NODE_STATES, CALIBRATORS, SNAPSHOT)
 
@@ -141,6 +146,18 @@ class RunDir:
         return torch.load(self.path / name, weights_only=True)  # tensors only: nothing is unpickled
 
     # ---- the run's typed artefacts ------------------------------------------------------------------------------
+
+    def load_rec_config(self) -> RecRunConfig:
+        saved = self.read_json(self.CONFIG)
+        if saved is None or saved.get("kind") != "recommend":
+            raise KgpError(f"run {self.run_id} is not a recommendation run (or its export step has not run)")
+        return RecRunConfig(**{k: v for k, v in saved.items() if k in RecRunConfig.model_fields})
+
+    def save_recdata(self, data: RecData) -> None:
+        self.save_tensor(self.REC_DATA, data.to_dict())
+
+    def load_recdata(self) -> RecData:
+        return RecData.from_dict(self.load_tensor(self.REC_DATA))
 
     def load_config(self) -> PipelineConfig:
         path = self.path / self.CONFIG

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kgplatform import __version__
+
 
 class RecConfig(BaseModel):
     """Hyper-parameters of the collaborative-knowledge-graph recommender and its training loop."""
@@ -33,8 +35,22 @@ class RecConfig(BaseModel):
     patience: int = Field(10, ge=1, description="validations without a better Recall@20 before stopping")
     seed: int = 0
     threads: int | None = Field(None, ge=1, description="torch threads (None: leave torch's default)")
-    # output
+
+
+class RecRunConfig(BaseModel):
+    """Everything one recommendation run depends on; saved as config.json and on the KgpRun node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: RecConfig = Field(default_factory=RecConfig)
+    item_label: str = Field("Product", description="label of the recommendable items (plus anything with behaviour)")
+    behaviour_types: list[str] = Field(default_factory=list, description="behaviour types to learn from (empty: all)")
     top_n: int = Field(20, ge=1, le=1000, description="recommendations written per user")
     predicted_min_probability: float | None = Field(
         None, ge=0.0, le=1.0,
-        description="also train on the platform's own predicted KG edges at or above this probability (None: no)")
+        description="also learn from the platform's own predicted KG edges at or above this probability (None: no)")
+
+
+def rec_model_name(cfg: RecConfig) -> str:
+    parts = ["kg" if cfg.use_kg else "cf", str(cfg.num_layers)] + (["text"] if cfg.use_text else [])
+    return f"kgp-rec-{'-'.join(parts)}@{__version__}"

@@ -114,3 +114,39 @@ class RecData:
         for t in (self.interactions, self.split, self.kg):
             digest.update(t.contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """Tensors, strings and numbers only: loadable with torch.load(weights_only=True)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> RecData:
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+
+    def with_split(self, split: torch.Tensor) -> RecData:
+        return RecData.from_dict({**self.to_dict(), "split": split})
+
+
+def leave_last_out(data: RecData) -> torch.Tensor:
+    """Split codes for a log without splits: per user, the latest interaction (by timestamp, then by row order)
+    is test and the one before it valid, when the user has at least three; the rest is train. Rows that already
+    have a split keep it."""
+    from kgplatform.snapshot import SPLIT_NONE
+
+    split = data.split.clone()
+    open_rows = (split == SPLIT_NONE).nonzero().flatten()
+    if not len(open_rows):
+        return split
+    users = data.interactions[open_rows, 0]
+    order = sorted(range(len(open_rows)), key=lambda j: (int(users[j]), int(data.timestamp[open_rows[j]]),
+                                                         int(open_rows[j])))
+    by_user: dict[int, list[int]] = {}
+    for j in order:
+        by_user.setdefault(int(users[j]), []).append(int(open_rows[j]))
+    for rows in by_user.values():
+        for row in rows:
+            split[row] = SPLIT_TRAIN
+        if len(rows) >= 3:
+            split[rows[-1]] = SPLIT_TEST
+            split[rows[-2]] = SPLIT_VALID
+    return split
