@@ -43,7 +43,8 @@ class RecRunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     train: RecConfig = Field(default_factory=RecConfig)
-    item_label: str = Field("Product", description="label of the recommendable items (plus anything with behaviour)")
+    item_label: str | None = Field(
+        "Product", description="label of the recommendable items, plus anything with behaviour (None: only those)")
     behaviour_types: list[str] = Field(default_factory=list, description="behaviour types to learn from (empty: all)")
     top_n: int = Field(20, ge=1, le=1000, description="recommendations written per user")
     predicted_min_probability: float | None = Field(

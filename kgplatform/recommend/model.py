@@ -27,14 +27,15 @@ from kgplatform.recommend.config import RecConfig
 def normalised_bipartite(pairs: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:
     """Sparse [users, items] and [items, users] matrices with weights 1/sqrt(deg(u) deg(i)) (LightGCN)."""
     if pairs.numel() == 0:
-        empty = torch.sparse_coo_tensor(torch.empty(2, 0, dtype=torch.long), torch.empty(0), (num_users, num_items))
+        empty = torch.sparse_coo_tensor(torch.empty(2, 0, dtype=torch.long), torch.empty(0), (num_users, num_items),
+                                        check_invariants=True)
         return empty.coalesce(), empty.t().coalesce()
     pairs = torch.unique(pairs, dim=0)
     deg_u = torch.bincount(pairs[:, 0], minlength=num_users).float().clamp(min=1)
     deg_i = torch.bincount(pairs[:, 1], minlength=num_items).float().clamp(min=1)
     w = (deg_u[pairs[:, 0]] * deg_i[pairs[:, 1]]).rsqrt()
-    ui = torch.sparse_coo_tensor(pairs.t(), w, (num_users, num_items)).coalesce().to_sparse_csr()
-    iu = torch.sparse_coo_tensor(pairs.flip(1).t(), w, (num_items, num_users)).coalesce().to_sparse_csr()
+    ui = torch.sparse_coo_tensor(pairs.t(), w, (num_users, num_items), check_invariants=True).coalesce()
+    iu = torch.sparse_coo_tensor(pairs.flip(1).t(), w, (num_items, num_users), check_invariants=True).coalesce()
     return ui, iu
 
 

@@ -111,12 +111,12 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
                 rows = kg[torch.randint(len(kg), (min(cfg.kg_batch_size, len(kg)),), generator=generator)]
                 kg_term = model.kg_loss(rows)
                 loss = loss + cfg.alpha * kg_term
-                kg_value = float(kg_term)
+                kg_value = float(kg_term.detach())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            totals["loss"] += float(loss)
-            totals["bpr"] += float(bpr)
+            totals["loss"] += float(loss.detach())
+            totals["bpr"] += float(bpr.detach())
             totals["kg"] += kg_value
             steps += 1
             if cfg.time_budget_s and time.monotonic() - start > cfg.time_budget_s:
