@@ -17,6 +17,8 @@ ROOTS = ("kgplatform", "workers")
 MAY_IMPORT_WORKERS = ("kgplatform.cli", "kgplatform.bench")
 # What the learning stage may depend on inside the project: tensors in, tensors out.
 LEARN_MAY_IMPORT = ("kgplatform.learn", "kgplatform.snapshot", "kgplatform.textnorm")
+# The recommender likewise: its data contract, model, training and metrics, with no store, text model or files.
+RECOMMEND_MAY_IMPORT = ("kgplatform.recommend", "kgplatform.snapshot")
 # Files that share a name with a run-directory file but are something else.
 OTHER_FILES_OF_THE_SAME_NAME = {"kgplatform.text.embeddings": {"config.json"}}  # a sentence-transformers model's
 
@@ -93,6 +95,13 @@ def test_core_packages_never_import_the_workers(graph):
 def test_learn_stays_pure(graph):
     outside = {m: sorted(t for t in targets if t.startswith("kgplatform") and not t.startswith(LEARN_MAY_IMPORT))
                for m, targets in graph.items() if m.startswith("kgplatform.learn")}
+    assert not {m: t for m, t in outside.items() if t}
+
+
+def test_recommend_stays_pure(graph):
+    outside = {m: sorted(t for t in targets if t.startswith("kgplatform") and t != "kgplatform"
+                         and not t.startswith(RECOMMEND_MAY_IMPORT))
+               for m, targets in graph.items() if m.startswith("kgplatform.recommend")}
     assert not {m: t for m, t in outside.items() if t}
 
 
