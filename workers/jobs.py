@@ -1,8 +1,10 @@
-"""Pipeline jobs as users see them: submit, status, list, cancel; plus the one-job-per-graph lock.
+"""Jobs as users see them: submit, status, list, cancel; plus the one-job-per-graph lock.
 
-A job is one run: its id is the run id, and its tasks have fixed ids `<job>.export`, `<job>.featurize`,
-`<job>.train`, `<job>.score-NNN`, `<job>.writeback`, so status is read straight from Celery's result backend.
-A small record per job (graph, shards, submit time, cancelled) and the locks live in the result backend's Redis.
+Two kinds of job run the same five steps: `pipeline` (link prediction, workers.tasks.export ...) and `recommend`
+(workers.tasks.rec_export ...). A job is one run: its id is the run id, and its tasks have fixed ids
+`<job>.export`, `<job>.featurize`, `<job>.train`, `<job>.score-NNN`, `<job>.writeback` whatever its kind, so status
+is read straight from Celery's result backend. A small record per job (kind, graph, shards, submit time, cancelled)
+and the locks live in the result backend's Redis.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from celery import Celery, chain, chord, group
 from kgplatform.errors import JobError, KgpError
 from kgplatform.graph.runs import check_run_id, new_run_id
 from kgplatform.pipeline.config import PipelineConfig
-from kgplatform.settings import Settings
+from kgplatform.recommend.config import RecRunConfig
+from kgplatform.settings import Settings, check_graph_name
 from workers.app import app as default_app
 from workers.app import make_app
 
@@ -27,7 +30,9 @@ RECORD_TTL_S = 30 * 24 * 3600
 LOCK_TTL_S = 7 * 24 * 3600  # a safety net only: a lock whose job has ended is taken over at once
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 STEPS = ("export", "featurize", "train", "score", "writeback")
-HEARTBEAT_TASKS = {f"workers.tasks.{step}" for step in STEPS}
+TASK_PREFIX = {"pipeline": "workers.tasks.", "recommend": "workers.tasks.rec_"}  # job kind -> its tasks' names
+HEARTBEAT_TASKS = {f"{prefix}{step}" for prefix in TASK_PREFIX.values() for step in STEPS}
+MAX_SHARDS = 256
 
 # Delete the lock only if this job still holds it (never another job's).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -78,17 +83,36 @@ def get_record(settings: Settings, job_id: str) -> dict:
 def submit_pipeline(settings: Settings, cfg: PipelineConfig, *, graph: str | None = None,
                     num_shards: int | None = None) -> dict:
     """Queue export -> featurize -> train -> chord(score shards) -> write-back; refuse if the graph is busy."""
-    app = celery_app(settings)
+    return submit_job(settings, "pipeline", cfg.model_dump(), graph=graph, num_shards=num_shards)
+
+
+def submit_recommend(settings: Settings, cfg: RecRunConfig, *, graph: str | None = None,
+                     num_shards: int | None = None) -> dict:
+    """Queue the recommendation run (pipeline/recsteps.py) as the same chain, scoring sharded by users; the same
+    per-graph lock as a pipeline job (both write the graph)."""
+    return submit_job(settings, "recommend", cfg.model_dump(), graph=graph, num_shards=num_shards)
+
+
+def submit_job(settings: Settings, kind: str, config: dict, *, graph: str | None = None,
+               num_shards: int | None = None) -> dict:
+    """One job of ``kind`` (TASK_PREFIX) with the run config ``config`` (what its export task takes)."""
+    app, prefix = celery_app(settings), TASK_PREFIX[kind]  # an unknown kind fails here, before the lock
 
     def step(name: str, task_id: str, **kwargs):
-        return app.signature(f"workers.tasks.{name}", kwargs={**ids, **kwargs}, immutable=True).set(task_id=task_id)
+        return app.signature(f"{prefix}{name}", kwargs={**ids, **kwargs}, immutable=True).set(task_id=task_id)
 
     graph = graph or settings.graph_name
+    try:  # refused here, not by the worker (a refused task ends no job and frees no lock)
+        check_graph_name(graph)
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
     num_shards = num_shards or settings.score_shards
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or not 1 <= num_shards <= MAX_SHARDS:
+        raise JobError(f"num_shards must be an integer from 1 to {MAX_SHARDS}, got {num_shards!r}")
     job_id = new_run_id()
     acquire_lock(settings, graph, job_id)
-    record = {"job_id": job_id, "run_id": job_id, "graph": graph, "num_shards": num_shards,
-              "submitted_at": time.time(), "cancelled": False, "config": cfg.model_dump()}
+    record = {"job_id": job_id, "run_id": job_id, "kind": kind, "graph": graph, "num_shards": num_shards,
+              "submitted_at": time.time(), "cancelled": False, "config": config}
     r = client(settings)
     r.set(record_key(job_id), json.dumps(record), ex=RECORD_TTL_S)
     r.zadd(JOBS_INDEX, {job_id: record["submitted_at"]})
@@ -96,7 +120,7 @@ def submit_pipeline(settings: Settings, cfg: PipelineConfig, *, graph: str | Non
     scores = group(step("score", task_id(job_id, "score", i), shard=i, num_shards=num_shards)
                    for i in range(num_shards))
     workflow = chain(
-        step("export", task_id(job_id, "export"), config=cfg.model_dump()),
+        step("export", task_id(job_id, "export"), config=config),
         step("featurize", task_id(job_id, "featurize")),
         step("train", task_id(job_id, "train")),
         chord(scores, step("writeback", task_id(job_id, "writeback"), num_shards=num_shards)),
@@ -127,7 +151,8 @@ def acquire_lock(settings: Settings, graph: str, job_id: str) -> None:
             holder_status = {"state": "FAILURE"}
         if holder_status["state"] not in TERMINAL:
             raise JobError(
-                f"graph {graph!r} already has a pipeline job running: {holder} ({holder_status['state']}, step "
+                f"graph {graph!r} already has a {holder_status['kind']} job running: {holder} "
+                f"({holder_status['state']}, step "
                 f"{holder_status['step']}). One training job per graph at a time: follow it with "
                 f"`kgp jobs status {holder} --follow`, or cancel it with `kgp jobs cancel {holder}`.")
     with r.pipeline() as pipe:  # take over the stale lock unless someone else did meanwhile
@@ -212,7 +237,8 @@ def job_status(settings: Settings, job_id: str) -> dict:
         state = "STARTED"  # earlier steps finished; the next one waits in its queue
     if record.get("cancelled") and state not in ("SUCCESS", "FAILURE"):
         state = "REVOKED"
-    out = {"job_id": job_id, "run_id": record["run_id"], "graph": record["graph"], "state": state, "step": step,
+    out = {"job_id": job_id, "run_id": record["run_id"], "kind": record.get("kind", "pipeline"),
+           "graph": record["graph"], "state": state, "step": step,
            "stage": detail.get("stage", step),
            "progress": {"current": int(detail.get("current", 0)), "total": int(detail.get("total", 0))},
            "steps": steps, "num_shards": record["num_shards"], "submitted_at": record["submitted_at"],

@@ -1,5 +1,5 @@
-"""Thin Celery tasks: each opens the store if it needs it, runs one step of kgplatform.pipeline.steps, reports
-progress.
+"""Thin Celery tasks: each opens the store if it needs it, runs one step of kgplatform.pipeline.steps (link
+prediction) or kgplatform.pipeline.recsteps (recommendation, the rec_* tasks), reports progress.
 
 Tasks take ids (job/run id, graph, shard) and return small summaries; artefacts stay in the run directory, which
 all workers share (KGP_HOME). Transient store errors are retried with exponential backoff; anything else fails
@@ -22,8 +22,9 @@ from kgplatform.graph.runs import check_run_id, fail_dead_runs
 from kgplatform.graph.store import open_store
 from kgplatform.incremental.steps import BaseCache
 from kgplatform.incremental.steps import score_new as tick
-from kgplatform.pipeline import steps
+from kgplatform.pipeline import recsteps, steps
 from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
 from workers import jobs, ticks
 from workers.app import app
@@ -184,6 +185,43 @@ def score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict
 def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
     with store_for(graph) as store:
         summary = steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
+    jobs.release_lock(SETTINGS, graph, job_id)
+    return {"job_id": job_id, "step": "writeback", **summary}
+
+
+# ---- the recommendation chain (pipeline/recsteps.py): the same ids, base and bookkeeping ------------------------
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.rec_export")
+def rec_export(self, *, job_id: str, graph: str, config: dict) -> dict:
+    with store_for(graph) as store:
+        summary = recsteps.rec_export_step(store, SETTINGS, job_id, RecRunConfig(**config),
+                                           self.progress(job_id, "export"))
+    return {"job_id": job_id, "step": "export", **summary}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.rec_featurize")
+def rec_featurize(self, *, job_id: str, graph: str) -> dict:
+    summary = recsteps.rec_featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
+    return {"job_id": job_id, "step": "featurize", "seconds": summary["seconds"]}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.rec_train")
+def rec_train(self, *, job_id: str, graph: str) -> dict:
+    summary = recsteps.rec_train_step(SETTINGS, job_id, self.progress(job_id, "train"))
+    return {"job_id": job_id, "step": "train", "seconds": summary["seconds"], "test": summary["test"],
+            "best_valid": summary["best_valid"], "best_epoch": summary["best_epoch"]}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.rec_score")
+def rec_score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict:
+    summary = recsteps.rec_score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
+    return {"job_id": job_id, "step": "score", **summary}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.rec_writeback")
+def rec_writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
+    with store_for(graph) as store:
+        summary = recsteps.rec_writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
     jobs.release_lock(SETTINGS, graph, job_id)
     return {"job_id": job_id, "step": "writeback", **summary}
 

@@ -1,9 +1,11 @@
-"""`kgp worker` and `kgp jobs ...`: run Celery workers, and submit, follow, list and cancel pipeline jobs."""
+"""`kgp worker` and `kgp jobs ...`: run Celery workers, and submit, follow, list and cancel jobs (link-prediction
+pipelines and recommendation runs)."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,16 +25,22 @@ from kgplatform.cli.common import (
     out,
     pipeline_config,
 )
+from kgplatform.cli.recommend import Alpha, ItemLabel, NoKG, TopN, rec_run_config
 from kgplatform.graph.store import embedded_broker
 from kgplatform.graph.uris import mask_uri
 from kgplatform.settings import Settings
 from workers import jobs
 from workers.app import app as celery_app
 
-jobs_app = typer.Typer(help="Pipeline jobs on the Celery workers.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Pipeline and recommendation jobs on the Celery workers.", no_args_is_help=True)
 submit_app = typer.Typer(help="Queue a job.", no_args_is_help=True)
 jobs_app.add_typer(submit_app, name="submit")
 ENDED = {"SUCCESS", "FAILURE", "REVOKED"}
+Shards = Annotated[int, typer.Option("--shards", min=0, max=jobs.MAX_SHARDS,
+                                     help="score shards, parallel tasks (0: KGP_SCORE_SHARDS)")]
+Graph = Annotated[str, typer.Option("--graph", help="the graph to run on (default KGP_GRAPH)")]
+Follow = Annotated[bool, typer.Option("--follow", help="show live progress until the job ends")]
+SubmitJson = Annotated[bool, typer.Option("--json", help='print {"job_id": ...}')]
 
 
 def ready_settings() -> Settings:
@@ -65,19 +73,35 @@ def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (e
 def submit_pipeline(time_budget: TimeBudget = 120.0, target_precision: TargetPrecision = 0.9,
                     max_edges: MaxEdges = 10000, top_k: TopK = 10,
                     rel_type: RelTypes = [], target: Targets = [],  # noqa: B006 - typer reads defaults
-                    no_text: NoText = False,
-                    shards: int = typer.Option(0, help="score shards (default KGP_SCORE_SHARDS)"),
-                    follow: bool = typer.Option(False, "--follow", help="show live progress until the job ends"),
-                    as_json: bool = typer.Option(False, "--json", help='print {"job_id": ...}')):
+                    no_text: NoText = False, shards: Shards = 0, graph: Graph = "", follow: Follow = False,
+                    as_json: SubmitJson = False):
     """Queue export -> featurize -> train -> score (sharded) -> write-back for the configured graph."""
 
     settings = ready_settings()
     cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
-    record = jobs.submit_pipeline(settings, cfg, num_shards=shards or None)
+    record = jobs.submit_pipeline(settings, cfg, graph=graph or None, num_shards=shards or None)
+    submitted(settings, record, follow, as_json)
+
+
+@submit_app.command("recommend")
+def submit_recommend(time_budget: TimeBudget = 300.0, top_n: TopN = 20, alpha: Alpha = 0.1,
+                     no_text: NoText = False, no_kg: NoKG = False, item_label: ItemLabel = "Product",
+                     shards: Shards = 0, graph: Graph = "", follow: Follow = False, as_json: SubmitJson = False):
+    """Queue the recommendation run as a job (what `kgp recommend-run` does in one process): export people,
+    behaviour and the KG -> featurize -> train -> score users (sharded) -> write each user's top N back."""
+
+    settings = ready_settings()
+    cfg = rec_run_config(time_budget, top_n, alpha, no_text, no_kg, item_label)
+    record = jobs.submit_recommend(settings, cfg, graph=graph or None, num_shards=shards or None)
+    submitted(settings, record, follow, as_json)
+
+
+def submitted(settings: Settings, record: dict, follow: bool, as_json: bool) -> None:
     if as_json:
-        emit_json({"job_id": record["job_id"], "run_id": record["run_id"], "graph": record["graph"]})
+        emit_json({"job_id": record["job_id"], "run_id": record["run_id"], "kind": record["kind"],
+                   "graph": record["graph"], "num_shards": record["num_shards"]})
     else:
-        out.print(f"submitted job {record['job_id']} on graph {record['graph']!r} "
+        out.print(f"submitted {record['kind']} job {record['job_id']} on graph {record['graph']!r} "
                   f"({record['num_shards']} score shards); follow it: kgp jobs status {record['job_id']} --follow",
                   markup=False)
     if follow:
@@ -124,8 +148,8 @@ def follow_job(settings: Settings, job_id: str, poll_s: float = 0.5) -> int:
 def print_status(info: dict) -> None:
     p = info["progress"]
     shown = f" {p['current']}/{p['total']}" if p["total"] else ""
-    out.print(f"job {info['job_id']} [{info['graph']}]: {info['state']} at {info['step']} ({info['stage']}{shown})",
-              markup=False)
+    out.print(f"{info['kind']} job {info['job_id']} [{info['graph']}]: {info['state']} at {info['step']} "
+              f"({info['stage']}{shown})", markup=False)
     if info.get("error"):
         out.print(f"error: {info['error']}", markup=False)
     waiting = [s["step"] for s in info["steps"] if s["state"] == "PENDING"]
@@ -133,8 +157,13 @@ def print_status(info: dict) -> None:
         queue = "gpu" if info["step"] == "train" else "cpu"
         out.print(f"{info['step']} waits in queue {queue!r}: is a worker consuming it? (`kgp worker --queues "
                   f"{queue}`)", markup=False)
-    if info["state"] == "SUCCESS" and info.get("result"):
-        out.print(f"wrote {info['result'].get('predicted')} edges {info['result'].get('written_per_type')}; "
+    result = info.get("result") if info["state"] == "SUCCESS" else None
+    if result and info["kind"] == "recommend":
+        written = result.get("written") or {}
+        out.print(f"wrote {written.get('written')} recommendations for {written.get('users')} users; see one: "
+                  f"kgp recommend USER_ID; inspect: kgp runs show {info['run_id']}", markup=False)
+    elif result:
+        out.print(f"wrote {result.get('predicted')} edges {result.get('written_per_type')}; "
                   f"inspect: kgp runs show {info['run_id']}", markup=False)
     if info["state"] in ("FAILURE", "REVOKED"):
         out.print(f"clean up any partial edges: kgp runs retract {info['run_id']}", markup=False)
@@ -148,10 +177,10 @@ def list_jobs(limit: int = typer.Option(20), as_json: AsJson = False):
     if as_json:
         emit_json(rows)
         return
-    table = Table("job", "graph", "state", "step", "progress", "submitted (UTC)")
+    table = Table("job", "kind", "graph", "state", "step", "progress", "submitted (UTC)")
     for r in rows:
         p = r["progress"]
-        table.add_row(r["job_id"], r["graph"], r["state"], r["step"], f"{p['current']}/{p['total']}",
+        table.add_row(r["job_id"], r["kind"], r["graph"], r["state"], r["step"], f"{p['current']}/{p['total']}",
                       time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["submitted_at"])))
     out.print(table)
 

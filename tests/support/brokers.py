@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import redis
 
 from kgplatform.graph.store import embedded_broker
 from kgplatform.settings import Settings
+from workers import jobs
 
 _databases = itertools.count(3, 2)  # logical Redis databases 3/4, 5/6, ...: a broker + backend pair per worker
 
@@ -31,3 +33,21 @@ def client_settings(env: dict[str, str]) -> Settings:
 def flush_broker(env: dict[str, str]) -> None:
     for url in (env["KGP_BROKER_URL"], env["KGP_RESULT_BACKEND"]):
         redis.Redis.from_url(url).flushdb()
+
+
+def wait_for(settings: Settings, job_id: str, until, timeout: float = 240, poll: float = 0.1):
+    """Poll job status until until(status) holds; returns (status, every distinct (state, step) seen)."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = jobs.job_status(settings, job_id)
+        key = (status["state"], status["step"])
+        if not seen or seen[-1] != key:
+            seen.append(key)
+        if until(status):
+            return status, seen
+        time.sleep(poll)
+    raise AssertionError(f"job {job_id} did not get there in {timeout} s; last status {status}; seen {seen}")
+
+
+def ended(status: dict) -> bool:
+    return status["state"] in jobs.TERMINAL

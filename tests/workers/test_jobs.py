@@ -21,7 +21,7 @@ from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.steps import writeback_step
-from tests.support.brokers import client_settings, flush_broker, job_env
+from tests.support.brokers import client_settings, ended, flush_broker, job_env, wait_for
 from tests.support.env import free_port
 from workers import jobs
 
@@ -42,24 +42,6 @@ def loaded_store(settings, catalog_dir):
     return store
 
 
-def wait_for(settings, job_id, until, timeout=240, poll=0.1):
-    """Poll job status until until(status) holds; returns (status, every distinct (state, step) seen)."""
-    seen, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = jobs.job_status(settings, job_id)
-        key = (status["state"], status["step"])
-        if not seen or seen[-1] != key:
-            seen.append(key)
-        if until(status):
-            return status, seen
-        time.sleep(poll)
-    raise AssertionError(f"job {job_id} did not get there in {timeout} s; last status {status}; seen {seen}")
-
-
-def ended(status):
-    return status["state"] in jobs.TERMINAL
-
-
 def run_edges(store, run_id):
     return store.query("MATCH (h)-[r]->(t) WHERE r.run_id = $run RETURN h.id AS h, type(r) AS type, t.id AS t",
                        {"run": run_id})
@@ -72,16 +54,6 @@ def asserted_count(store):
 def predictions_file(settings, run_id):
     path = settings.runs_dir / run_id / "predictions.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
-@pytest.fixture(scope="module")
-def worker_env(base_settings, tmp_path_factory):
-    """One worker for the submit / lock / cancel tests (each uses a graph of its own)."""
-    env = job_env(base_settings, KGP_WRITE_BATCH_SIZE=4, KGP_WRITE_PAUSE_S=0.05)
-    worker = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log").start()
-    yield env, worker
-    worker.stop()
-    flush_broker(env)
 
 
 @pytest.fixture
