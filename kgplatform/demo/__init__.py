@@ -1,1 +1,1 @@
-"""The demo: a generated product catalogue loaded into the embedded store, completed end to end."""
+"""The demo: a generated catalogue loaded into the embedded store, completed end to end, then recommended from."""

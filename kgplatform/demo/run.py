@@ -1,4 +1,5 @@
-"""`kgp demo`: generate a catalog, load it, train, write predictions, and show what was written."""
+"""`kgp demo`: generate a catalog, load it, train, write predictions, and show what was written; then people buy
+from the catalog and the recommender writes each of them a top-N list (demo/recommend.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.demo.recommend import print_recommendations, run_recommend_demo
 from kgplatform.graph.store import open_store
 from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
@@ -17,6 +19,7 @@ from kgplatform.progress import RichProgress
 from kgplatform.settings import Settings
 
 DEMO_GRAPH = "demo"
+REC_BUDGET_SHARE = 0.25  # the recommender's training budget, as a share of the link predictor's
 INSPECT_CYPHER = """MATCH (h:Entity)-[r]->(t:Entity)
 WHERE r.run_id = '{run_id}' AND r.predicted = true
 RETURN h.name AS head, type(r) AS rel, t.name AS tail, r.probability AS p, r.status AS status
@@ -49,6 +52,8 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
         ingest = ingest_path(store, folder, batch_size=settings.write_batch_size, progress=progress)
         cfg = PipelineConfig(train=TrainConfig(time_budget_s=time_budget, seed=seed))
         result = run_pipeline(store, settings, cfg, progress=progress)
+        recommend = run_recommend_demo(store, settings, catalog, time_budget=REC_BUDGET_SHARE * time_budget,
+                                       seed=seed, progress=progress)
     recovery = recovered_share(result.predictions, catalog.held_back)
     report = {"run_id": result.run_id, "graph": store.graph_name, "backend": store.backend,
               "catalog": {"entities": ingest["entities"], "relationships": ingest["triples"],
@@ -58,7 +63,7 @@ def run_demo(settings: Settings, *, time_budget: float = 90.0, console: Console 
               "thresholds": result.metrics["calibration"]["per_group"],
               "validation": result.metrics["calibration"]["summary"], "timings_s": result.timings_s,
               "examples": result.predictions[:8], "target_precision": cfg.target_precision,
-              "inspect_cypher": INSPECT_CYPHER.format(run_id=result.run_id)}
+              "inspect_cypher": INSPECT_CYPHER.format(run_id=result.run_id), "recommend": recommend}
     if not quiet:
         print_report(console, report)
     return report
@@ -97,3 +102,4 @@ def print_report(console: Console, report: dict) -> None:
                   markup=False, highlight=False, soft_wrap=True)
     console.print(f"  {prefix}kgp runs show {report['run_id']}\n  {prefix}kgp runs retract {report['run_id']}",
                   markup=False, highlight=False)
+    print_recommendations(console, report["recommend"], prefix)
