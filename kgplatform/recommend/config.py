@@ -16,6 +16,8 @@ class RecConfig(BaseModel):
     dim: int = Field(64, ge=2, description="user/entity/relation vector size")
     num_layers: int = Field(2, ge=0, description="propagation layers over the user-item-entity graph")
     use_kg: bool = Field(True, description="propagate over the knowledge graph (off: LightGCN on behaviour only)")
+    kg_layers: int = Field(1, ge=0, description="rounds of attentive propagation over the KG before behaviour")
+    kg_gate: float = Field(0.5, description="initial weight of the KG's view of an item in its layer 0 (learned)")
     use_text: bool = Field(True, description="add projected item/entity text vectors to the learned ones")
     use_attributes: bool = Field(True, description="add numeric and categorical item attributes")
     id_dropout: float = Field(0.1, ge=0.0, lt=1.0,

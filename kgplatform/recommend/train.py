@@ -81,7 +81,7 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = build_model(data, cfg, text_x, extra_kg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # one kernel for all parameters
     train = data.train_pairs()
     if not len(train):
         raise ValueError("no train interactions: nothing to learn from")
