@@ -165,3 +165,43 @@ def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset fol
         md_file.parent.mkdir(parents=True, exist_ok=True)
         md_file.write_text(text)
     emit_json(report) if as_json else sys.stdout.write(text)
+
+
+@bench_app.command("recommend")
+def bench_recommend(data: Path = typer.Option(..., exists=True, file_okay=False,
+                                              help="recommendation dataset folder (interactions_*.tsv, kg.tsv, ...)"),
+                    time_budget: float = typer.Option(600.0, help="training wall-clock budget per model, seconds"),
+                    baseline: list[str] = typer.Option(
+                        [], "--baseline", help="baselines on the same split and budget (default: all of popularity, "
+                        "als, recbole-bpr, recbole-lightgcn, recbole-kgat, recbole-kgin; 'none' for none)"),
+                    alpha: list[float] = typer.Option([], "--alpha", help="α values to sweep (default 0, 0.01, 0.1, "
+                                                      "1); the config's own α is always trained"),
+                    train_config: Optional[Path] = typer.Option(
+                        None, "--train-config", exists=True, dir_okay=False,
+                        help="JSON object of RecConfig fields for our model; --time-budget wins over it"),
+                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                    as_json: AsJson = False):
+    """Ingest DIR into the store, export, train ours (select on valid Recall@20), rank test over all items; the α
+    sweep and the library baselines on the same split, in the same run."""
+    from kgplatform.bench.recommend import DEFAULT_ALPHAS, DEFAULT_BASELINES, run_recommend_bench
+    from kgplatform.recommend.config import RecConfig
+
+    cfg = RecConfig(**json.loads(train_config.read_text())) if train_config else RecConfig()
+    baselines = () if baseline == ["none"] else tuple(baseline) or DEFAULT_BASELINES
+    with RichProgress(console, enabled=not as_json) as progress:
+        report = run_recommend_bench(settings(), data, time_budget=time_budget, baselines=baselines,
+                                     alphas=tuple(alpha) or DEFAULT_ALPHAS, train_cfg=cfg, progress=progress,
+                                     log=lambda line: console.print(line, markup=False))
+    write_report(out_file, report)
+    emit_json(report) if as_json else out.print_json(json.dumps(report, default=str))
+
+
+@bench_app.command("recommend-table")
+def bench_recommend_table(results: list[Path] = typer.Argument(..., exists=True,
+                                                               help="JSON files of `kgp bench recommend`"),
+                          markdown: Path = typer.Option(Path("bench/results/recommend.md"), help="write it here")):
+    """The markdown table of several `kgp bench recommend` reports (bench/results/recommend.md)."""
+    from kgplatform.bench.recommend import render_markdown
+
+    markdown.write_text(render_markdown([json.loads(p.read_text()) for p in results]) + "\n")
+    out.print(f"wrote {markdown}")

@@ -65,11 +65,23 @@ def _attributes(props: dict[str, dict], item_ids: list[str]) -> tuple:
     return numeric, item_numeric, categorical, category_values, item_categorical
 
 
+def _predicted_kg(store: GraphStore, min_probability: float, index: dict[str, int],
+                  rel_names: list[str]) -> torch.Tensor:
+    rel_index = {r: i for i, r in enumerate(rel_names)}
+    rows = execute(store, "behaviour/predicted_kg", {"min_probability": float(min_probability), "limit": 5_000_000},
+                   read_only=True)
+    kept = [(index[r["head"]], rel_index[r["rel_type"]], index[r["tail"]]) for r in rows
+            if r["head"] in index and r["tail"] in index and r["rel_type"] in rel_index]
+    return torch.tensor(kept, dtype=torch.long).reshape(-1, 3)
+
+
 def export_recdata(store: GraphStore, *, item_label: str | None = "Product", behaviour_types: list[str] | None = None,
-                   page_size: int = 10000, progress: ProgressFn | None = None) -> RecData:
+                   page_size: int = 10000, progress: ProgressFn | None = None,
+                   predicted_min_probability: float | None = None) -> RecData:
     """The store's people, behaviour, items and knowledge graph (module docstring). item_label None: the items are
     only the entities that someone behaved towards. behaviour_types: the declared types to read ('purchased' or
-    'PURCHASED'; None: all); an undeclared one is a SchemaError."""
+    'PURCHASED'; None: all); an undeclared one is a SchemaError. predicted_min_probability: also put the
+    platform's proposed predicted KG edges at or above it into the KG (None: asserted and accepted edges only)."""
     declared = declared_behaviour_types(store)
     learnable = [t for t in declared if t != NEGATIVE_TYPE]
     chosen = {check_rel_type(t.strip().upper().replace(" ", "_"), set(learnable)) for t in behaviour_types or ()}
@@ -100,6 +112,8 @@ def export_recdata(store: GraphStore, *, item_label: str | None = "Product", beh
     remap = torch.tensor([index[e] for e in snapshot.node_ids], dtype=torch.long)
     kg = snapshot.triples()
     kg = torch.stack([remap[kg[:, 0]], kg[:, 1], remap[kg[:, 2]]], dim=1) if len(kg) else kg.reshape(0, 3)
+    if predicted_min_probability is not None:
+        kg = torch.cat([kg, _predicted_kg(store, predicted_min_probability, index, snapshot.rel_names)])
 
     behaviour_names = types or [DEFAULT_TYPE]
     type_index = {t: i for i, t in enumerate(behaviour_names)}

@@ -41,7 +41,8 @@ def rec_export_step(store: GraphStore, settings: Settings, run_id: str, cfg: Rec
     out.write_json(RunDir.CONFIG, {"run_id": run_id, "kind": "recommend", "graph": store.graph_name,
                                    "backend": store.backend, "model": name, **cfg.model_dump()})
     data = export_recdata(store, item_label=cfg.item_label, behaviour_types=cfg.behaviour_types or None,
-                          page_size=settings.page_size, progress=progress)
+                          page_size=settings.page_size, progress=progress,
+                          predicted_min_probability=cfg.predicted_min_probability)
     if not len(data.interactions):
         raise KgpError(f"graph {store.graph_name!r} ({store.backend}) has no behaviour to learn from; load "
                        "interactions with `kgp ingest FILE` (CSV/TSV/JSONL with user and item columns)")
