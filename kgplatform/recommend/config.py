@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from kgplatform import __version__
@@ -23,7 +25,13 @@ class RecConfig(BaseModel):
     id_dropout: float = Field(0.1, ge=0.0, lt=1.0,
                               description="share of items whose learned vector is hidden in a step (trains the "
                                           "text/KG path that cold items rely on)")
-    # objective: L = L_BPR + alpha * L_KG
+    # objective: L = L_behaviour + alpha * L_KG
+    behaviour_loss: Literal["bpr", "softmax"] = Field(
+        "softmax", description="BPR against one sampled item, or a softmax over the items with cosine scores / "
+        "temperature (measurements: kgplatform/recommend/README.md)")
+    temperature: float = Field(0.1, gt=0.0, description="softmax temperature over cosine scores")
+    softmax_items: int = Field(20000, ge=1, description="catalogues up to this size: the softmax runs over every "
+                               "item; larger: over this many items drawn uniformly per step (shared by the batch)")
     alpha: float = Field(0.1, ge=0.0, description="weight of the knowledge graph's own link loss")
     kg_margin: float = Field(1.0, gt=0.0, description="margin of the KG link loss (DistMult, corrupt head or tail)")
     l2: float = Field(1e-4, ge=0.0, description="L2 penalty on the batch's layer-0 vectors")
@@ -31,9 +39,11 @@ class RecConfig(BaseModel):
     batch_size: int = Field(4096, ge=1, description="(user, positive, negative) triples per step")
     kg_batch_size: int = Field(4096, ge=1, description="KG triples per step for L_KG")
     # budget and selection
-    max_epochs: int = Field(400, ge=1, description="passes over the train interactions at most")
+    max_epochs: int = Field(3000, ge=1, description="passes over the train interactions at most")
     time_budget_s: float | None = Field(600.0, gt=0, description="wall-clock training budget (None: no limit)")
     eval_every: int = Field(1, ge=1, description="validate every this many epochs")
+    eval_min_steps: int = Field(50, ge=1, description="and at least this many optimiser steps apart (a small log "
+                                "has one step per epoch: patience must not run out before training starts)")
     patience: int = Field(10, ge=1, description="validations without a better Recall@20 before stopping")
     seed: int = 0
     threads: int | None = Field(None, ge=1, description="torch threads (None: leave torch's default)")

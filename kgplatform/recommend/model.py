@@ -183,8 +183,10 @@ class KGRecommender(nn.Module):
             users, items = spmm(self.ui, self.iu, items), spmm(self.iu, self.ui, users)
             user_layers.append(users)
             item_layers.append(items)
-        items_final = torch.stack(item_layers).mean(0)
-        return torch.stack(user_layers).mean(0), torch.cat([items_final, entities[self.num_items:]])
+        users_final, items_final = torch.stack(user_layers).mean(0), torch.stack(item_layers).mean(0)
+        if self.cfg.behaviour_loss == "softmax":  # trained on cosines: score (and rank) by them too
+            users_final, items_final = F.normalize(users_final, dim=-1), F.normalize(items_final, dim=-1)
+        return users_final, torch.cat([items_final, entities[self.num_items:]])
 
     # scores and losses ---------------------------------------------------------------------------------------
     def score_items(self, users_final: Tensor, entities_final: Tensor, users: Tensor) -> Tensor:
@@ -196,6 +198,21 @@ class KGRecommender(nn.Module):
         reg = (self.user_emb.weight[u].pow(2).sum() + self.kge.node_emb.weight[pos].pow(2).sum()
                + self.kge.node_emb.weight[neg].pow(2).sum()) / (2 * len(u))
         return F.softplus(-diff).mean() + self.cfg.l2 * reg
+
+    def softmax_loss(self, users_final: Tensor, entities_final: Tensor, u: Tensor, pos: Tensor,
+                     candidates: Tensor | None = None) -> Tensor:
+        """Cross-entropy of each positive against every item (candidates None) or against itself plus a shared
+        set of sampled candidates; scores are cosines / temperature."""
+        zu = users_final[u]
+        if candidates is None:
+            logits = zu @ entities_final[: self.num_items].t()
+            target = pos
+        else:
+            logits = torch.cat([(zu * entities_final[pos]).sum(-1, keepdim=True),
+                                zu @ entities_final[candidates].t()], dim=1)
+            target = torch.zeros(len(u), dtype=torch.long)
+        reg = (self.user_emb.weight[u].pow(2).sum() + self.kge.node_emb.weight[pos].pow(2).sum()) / (2 * len(u))
+        return F.cross_entropy(logits / self.cfg.temperature, target) + self.cfg.l2 * reg
 
     def kg_loss(self, triples: Tensor) -> Tensor:
         return self.kge.loss(triples[:, 0], triples[:, 1], triples[:, 2])

@@ -90,6 +90,8 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
     has_valid = len(data.valid_pairs()) > 0
     result = RecTrainResult(model=model)
     best_state, best_score, stale = None, float("-inf"), 0
+    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    eval_every = max(cfg.eval_every, -(-cfg.eval_min_steps // steps_per_epoch))
     start = time.monotonic()
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
@@ -99,12 +101,18 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
         for begin in range(0, len(order), cfg.batch_size):
             batch = train[order[begin:begin + cfg.batch_size]]
             users, pos = batch[:, 0], batch[:, 1]
-            neg = negatives.sample(users, generator)
+            neg = negatives.sample(users, generator) if cfg.behaviour_loss == "bpr" else None
             hide = None
             if cfg.id_dropout > 0:
                 hide = torch.nonzero(torch.rand(data.num_items, generator=generator) < cfg.id_dropout).flatten()
             users_final, entities_final = model.propagate(hide)
-            bpr = model.bpr_loss(users_final, entities_final, users, pos, neg)
+            if cfg.behaviour_loss == "bpr":
+                bpr = model.bpr_loss(users_final, entities_final, users, pos, neg)
+            else:
+                candidates = None
+                if data.num_items > cfg.softmax_items:
+                    candidates = torch.randint(data.num_items, (cfg.softmax_items,), generator=generator)
+                bpr = model.softmax_loss(users_final, entities_final, users, pos, candidates)
             loss = bpr
             kg_value = 0.0
             if cfg.alpha > 0 and kg.numel():
@@ -124,7 +132,7 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
         entry = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in totals.items()},
                  "seconds": round(time.monotonic() - start, 2)}
         out_of_time = bool(cfg.time_budget_s and time.monotonic() - start > cfg.time_budget_s)
-        if has_valid and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.max_epochs):
+        if has_valid and (epoch % eval_every == 0 or out_of_time or epoch == cfg.max_epochs):
             metrics = validate(model, data)
             entry["valid_" + SELECT_METRIC] = metrics[SELECT_METRIC]
             if metrics[SELECT_METRIC] > best_score:
