@@ -20,6 +20,7 @@ from kgplatform.graph.names import LABEL_PATTERN, assign_labels, assign_rel_type
 from kgplatform.graph.schema import declared_schema, label_registry, relation_registry
 from kgplatform.graph.store import GraphStore, execute, write_rows
 from kgplatform.ingest.behaviour import looks_like_interaction_log
+from kgplatform.ingest.bookkeeping import recorded_load
 from kgplatform.ingest.catalog import parse_catalog
 from kgplatform.ingest.load_behaviour import check_behaviour, ingest_interaction_log, load_behaviour
 from kgplatform.ingest.reclayout import is_rec_layout, parse_rec_layout
@@ -113,18 +114,9 @@ def load_graph(store: GraphStore, graph: ParsedGraph, *, batch_size: int = 2000,
     record = {"id": ingest_id(graph), "source": str(Path(graph.source).resolve()) if graph.source else "",
               "entities": len(graph.entities), "triples": len(graph.triples), "labels": graph.labels,
               "rel_types": graph.rel_types}
-    execute(store, "ingest/begin_ingest", record)  # before the first write of data
-    try:
-        result = _write(store, graph, batch_size=batch_size, progress=progress, relabel=bool(known_labels))
-    except Exception as exc:
-        try:  # best effort: a store that died cannot take it, and the record stays 'running'
-            execute(store, "ingest/fail_ingest", {"id": record["id"], "error": f"{type(exc).__name__}: {exc}"[:2000]})
-        except Exception:  # noqa: BLE001 - the original error is the one to raise
-            pass
-        raise
-    execute(store, "ingest/finish_ingest", {"id": record["id"], "relabelled": result["relabelled"],
-                                            "relationships_created": result["relationships_created"]})
-    return {"ingest_id": record["id"], **result}
+    return recorded_load(store, record, lambda: _write(store, graph, batch_size=batch_size, progress=progress,
+                                                       relabel=bool(known_labels)),
+                         relabelled=lambda result: result["relabelled"])
 
 
 def _write(store: GraphStore, graph: ParsedGraph, *, batch_size: int, progress: ProgressFn | None,

@@ -24,6 +24,7 @@ from kgplatform.graph.names import check_rel_type
 from kgplatform.graph.schema import declared_schema
 from kgplatform.graph.store import GraphStore, chunks, execute, write_rows
 from kgplatform.ingest.behaviour import NEGATIVE_TYPE, RESERVED_TYPES, BehaviourRow, parse_interaction_log
+from kgplatform.ingest.bookkeeping import recorded_load
 from kgplatform.progress import ProgressFn
 
 
@@ -81,18 +82,8 @@ def load_behaviour(store: GraphStore, rows: list[BehaviourRow], *, source: str =
     users = sorted({r.user for r in rows})
     record = {"id": behaviour_ingest_id(source, rows), "source": str(Path(source).resolve()) if source else "",
               "entities": len(users), "triples": len(rows), "labels": ["User"], "rel_types": types}
-    execute(store, "ingest/begin_ingest", record)  # before the first write of data
-    try:
-        result = _write(store, rows, users, types, batch_size=batch_size, progress=progress)
-    except Exception as exc:
-        try:  # best effort: a store that died cannot take it, and the record stays 'running'
-            execute(store, "ingest/fail_ingest", {"id": record["id"], "error": f"{type(exc).__name__}: {exc}"[:2000]})
-        except Exception:  # noqa: BLE001 - the original error is the one to raise
-            pass
-        raise
-    execute(store, "ingest/finish_ingest", {"id": record["id"], "relabelled": 0,
-                                            "relationships_created": result["relationships_created"]})
-    return {"ingest_id": record["id"], **result}
+    return recorded_load(store, record,
+                         lambda: _write(store, rows, users, types, batch_size=batch_size, progress=progress))
 
 
 def _write(store: GraphStore, rows: list[BehaviourRow], users: list[str], types: list[str], *, batch_size: int,
