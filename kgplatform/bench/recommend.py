@@ -129,7 +129,9 @@ def check_targets(report: dict) -> list[dict]:
             theirs = {"published": target}
         theirs = {k: v for k, v in theirs.items() if v is not None and not math.isnan(v)}
         best = max(theirs.values()) if theirs else None
-        met = ours is not None and best is not None and ours >= best
+        if ours is not None and math.isnan(ours):
+            ours = None
+        met = None if ours is None and best is None else (ours is not None and best is not None and ours >= best)
         out.append({"metric": path, "against": what, "ours": ours, "best_other": best,
                     "best_other_name": max(theirs, key=theirs.get) if theirs else None, "met": met,
                     "gap": None if met or ours is None or best is None else round(best - ours, 4)})
@@ -169,7 +171,8 @@ def render_markdown(reports: list[dict]) -> str:
                          f"{row['train_s']:.0f} |")
         lines += ["", "Targets:", "", "| metric | against | ours | best other | verdict |", "|---|---|---|---|---|"]
         for t in rep["targets"]:
-            verdict = "met" if t["met"] else f"**not met** (gap {t['gap']})"
+            verdict = ("n/a: no figure on this split (e.g. no cold test items)" if t["met"] is None
+                       else "met" if t["met"] else f"**not met** (gap {t['gap']})")
             lines.append(f"| {t['metric']} | {t['against']} | {_fmt(t['ours'])} | {_fmt(t['best_other'])} "
                          f"({t['best_other_name']}) | {verdict} |")
         lines.append("")
