@@ -1,28 +1,4 @@
-"""Library baselines for the recommendation benchmark, judged exactly as our recommender is.
-
-    run_baseline(name, data, *, time_budget_s, seed=0, refit_on_valid=False, progress=None, params=None,
-                 threads=2) -> dict
-
-Names (BASELINES): ``popularity`` (distinct train users per item), ``als`` (implicit.cpu.als on the train user x item
-CSR; factors / regularization / iterations / alpha chosen by valid recall@20 from a small grid, within the budget),
-``recbole-bpr``, ``recbole-lightgcn``, ``recbole-kgat``, ``recbole-kgin`` (RecBole 1.2.1 with its published default
-hyper-parameters, trained on exactly our split, early-stopped on our valid recall@20; see recbole_run.py and the
-shims in recbole_shims.py). All of them read the interactions as binary positives (split pairs, duplicates
-removed); behaviour types, weights and timestamps are not used. KGAT / KGIN need KG triples (ValueError otherwise).
-
-Every model is evaluated by all-ranking (kgplatform.recommend.metrics.ranking_metrics over every item): valid masks
-train pairs, test masks train + valid pairs, cold items = cold_item_mask(train). Where the dataset ships CTR rows
-(data.ctr), their valid / test rows are scored by the same model and judged by ctr_metrics.
-
-The result: ``{"valid": metrics, "test": metrics, "ctr": {auc, f1, threshold, valid_auc} (only with CTR rows),
-"epochs": n, "best_epoch": n, "train_s": s, "eval_s": s, "config": {...}, "how": "one line", "history": [...]}``.
-``valid`` is always the selected model's valid score (before any refit). ``refit_on_valid=True`` then refits the
-selected configuration on train + valid (same number of epochs / iterations) and scores test with it. ``train_s``
-is wall-clock fitting time including the in-loop validation that drives selection; ``eval_s`` the final valid, test
-and CTR scoring. ``params`` overrides hyper-parameters: RecBole config keys (``{"epochs": 2}``) or ALS grid axes
-(``{"factors": (64,)}``). Torch (and implicit) run with ``threads`` threads during a call (torch's setting is
-restored afterwards); on a loaded 2-core machine 1 thread can be several times faster than 2.
-"""
+"""Library baselines for the recommendation benchmark, judged exactly as our recommender is."""
 
 from __future__ import annotations
 
@@ -41,6 +17,30 @@ TORCH_THREADS = 2
 
 def run_baseline(name: str, data: RecData, *, time_budget_s: float, seed: int = 0, refit_on_valid: bool = False,
                  progress=None, params: dict | None = None, threads: int = TORCH_THREADS) -> dict:
+    """Train and judge one baseline.
+
+    Names (BASELINES): ``popularity`` (distinct train users per item), ``als`` (implicit.cpu.als on the train user x
+    item CSR; factors / regularization / iterations / alpha chosen by valid recall@20 from a small grid, within the
+    budget), ``recbole-bpr``, ``recbole-lightgcn``, ``recbole-kgat``, ``recbole-kgin`` (RecBole 1.2.1 with its
+    published default hyper-parameters, trained on exactly our split, early-stopped on our valid recall@20; see
+    recbole_run.py and the shims in recbole_shims.py). All of them read the interactions as binary positives (split
+    pairs, duplicates removed); behaviour types, weights and timestamps are not used. KGAT / KGIN need KG triples
+    (ValueError otherwise).
+
+    Every model is evaluated by all-ranking (kgplatform.recommend.metrics.ranking_metrics over every item): valid
+    masks train pairs, test masks train + valid pairs, cold items = cold_item_mask(train). Where the dataset ships
+    CTR rows (data.ctr), their valid / test rows are scored by the same model and judged by ctr_metrics.
+
+    The result: ``{"valid": metrics, "test": metrics, "ctr": {auc, f1, threshold, valid_auc} (only with CTR rows),
+    "epochs": n, "best_epoch": n, "train_s": s, "eval_s": s, "config": {...}, "how": "one line", "history":
+    [...]}``. ``valid`` is always the selected model's valid score (before any refit). ``refit_on_valid=True`` then
+    refits the selected configuration on train + valid (same number of epochs / iterations) and scores test with it.
+    ``train_s`` is wall-clock fitting time including the in-loop validation that drives selection; ``eval_s`` the
+    final valid, test and CTR scoring. ``params`` overrides hyper-parameters: RecBole config keys (``{"epochs":
+    2}``) or ALS grid axes (``{"factors": (64,)}``). Torch (and implicit) run with ``threads`` threads during a call
+    (torch's setting is restored afterwards); on a loaded 2-core machine 1 thread can be several times faster than
+    2.
+    """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     previous = torch.get_num_threads()
