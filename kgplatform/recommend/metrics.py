@@ -14,6 +14,11 @@ import torch
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user indices [B] -> item scores [B, num_items]
 
 
+def known_by_user(pairs: torch.Tensor) -> dict[int, list[int]]:
+    """(user, item) rows grouped by user, for top_k calls over many batches."""
+    return _by_user(pairs)
+
+
 def _by_user(pairs: torch.Tensor) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     for u, i in pairs.tolist():
@@ -21,10 +26,11 @@ def _by_user(pairs: torch.Tensor) -> dict[int, list[int]]:
     return out
 
 
-def top_k(score_fn: ScoreFn, users: torch.Tensor, known: torch.Tensor, num_items: int, k: int,
+def top_k(score_fn: ScoreFn, users: torch.Tensor, known: torch.Tensor | dict[int, list[int]], num_items: int, k: int,
           batch_size: int = 1024) -> torch.Tensor:
-    """[len(users), k] item indices, best first, never an item in ``known`` (user, item) rows for that user."""
-    known_by_user = _by_user(known)
+    """[len(users), k] item indices, best first, never an item in ``known`` (user, item) rows for that user
+    (``known`` may also be those rows already grouped by user: known_by_user)."""
+    known_by_user = known if isinstance(known, dict) else _by_user(known)
     k = min(k, num_items)
     out = []
     for start in range(0, len(users), batch_size):

@@ -17,6 +17,7 @@ from kgplatform.recommend.model import KGRecommender
 
 Progress = Callable[[str, int, int, dict], None]
 SELECT_METRIC = "recall@20"
+LOGITS_BUDGET = 2**27  # floats in one step's softmax logits
 
 
 @dataclass
@@ -110,8 +111,10 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
                 bpr = model.bpr_loss(users_final, entities_final, users, pos, neg)
             else:
                 candidates = None
-                if data.num_items > cfg.softmax_items:
-                    candidates = torch.randint(data.num_items, (cfg.softmax_items,), generator=generator)
+                budget = max(1, LOGITS_BUDGET // len(users))  # batch x candidates logits kept under ~0.5 GB
+                if data.num_items > min(cfg.softmax_items, budget):
+                    count = min(cfg.softmax_items, budget)
+                    candidates = torch.randint(data.num_items, (count,), generator=generator)
                 bpr = model.softmax_loss(users_final, entities_final, users, pos, candidates)
             loss = bpr
             kg_value = 0.0
