@@ -18,7 +18,7 @@ def test_bench_recommend_reports_ours_the_sweep_and_baselines(tmp_path, cli_env)
     config = tmp_path / "rec.json"
     config.write_text(json.dumps(FAST))
     out_file = tmp_path / "report.json"
-    done = run_kgp("bench", "recommend", "--data", str(folder), "--time-budget", "8", "--baseline", "popularity",
+    done = run_kgp("bench", "recommend", "--data", str(folder), "--time-budget", "40", "--baseline", "popularity",
                    "--baseline", "als", "--alpha", "0", "--alpha", "0.1", "--train-config", str(config),
                    "--out", str(out_file), "--json", env=cli_env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -18,7 +18,7 @@ from tests.support.env import run_kgp
 from tests.support.recfolders import write_rec_folder
 from tests.support.recsynth import planted_folder_files, planted_world
 
-FAST = RecConfig(dim=16, time_budget_s=15, max_epochs=120, patience=15, lr=0.02, batch_size=512, use_text=False)
+FAST = RecConfig(dim=16, time_budget_s=40, max_epochs=120, patience=15, lr=0.02, batch_size=512, use_text=False)
 
 BEHAVIOUR = ("MATCH (u:User)-[r]->(p) WHERE type(r) <> 'RECOMMENDED' "
              "RETURN u.id AS u, type(r) AS t, p.id AS p, properties(r) AS props ORDER BY u, t, p, props.split")

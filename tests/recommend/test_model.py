@@ -16,7 +16,7 @@ from kgplatform.recommend.train import train_recommender
 from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID
 from tests.support.recsynth import planted_recdata
 
-FAST = dict(dim=16, time_budget_s=20, max_epochs=150, patience=15, lr=0.02, batch_size=512, threads=2, use_text=False)
+FAST = dict(dim=16, time_budget_s=60, max_epochs=150, patience=15, lr=0.02, batch_size=512, threads=2, use_text=False)
 
 
 def popularity_scores(data: RecData):
