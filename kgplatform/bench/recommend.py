@@ -18,7 +18,7 @@ from kgplatform.progress import ProgressFn, StageClock
 from kgplatform.recommend.config import RecConfig, rec_model_name
 from kgplatform.recommend.data import RecData
 from kgplatform.recommend.evaluate import evaluate
-from kgplatform.recommend.train import train_recommender
+from kgplatform.recommend.train import score_function, train_recommender
 from kgplatform.settings import Settings
 from kgplatform.text.embeddings import encode_texts
 
@@ -41,14 +41,7 @@ def _seconds(start: float) -> float:
 def train_ours(data: RecData, cfg: RecConfig, text_x: torch.Tensor | None) -> dict:
     started = time.perf_counter()
     result = train_recommender(data, cfg, text_x=text_x)
-    model = result.model
-    with torch.no_grad():
-        users, entities = model.propagate()
-
-    def score(batch: torch.Tensor) -> torch.Tensor:
-        return users[batch] @ entities[: data.num_items].t()
-
-    figures = evaluate(score, data)
+    figures = evaluate(score_function(result.model), data)
     return {"test": figures["test"], "ctr": figures["ctr"], "valid": result.best_valid,
             "best_epoch": result.best_epoch, "epochs": len(result.history), "stopped_reason": result.stopped_reason,
             "train_s": _seconds(started), "model": rec_model_name(cfg), "config": cfg.model_dump(),

@@ -26,7 +26,7 @@ from kgplatform.recommend.data import leave_last_out
 from kgplatform.recommend.evaluate import evaluate
 from kgplatform.recommend.evidence import explain_recommendations
 from kgplatform.recommend.rank import final_vectors, recommend_top_n, shard_users
-from kgplatform.recommend.train import build_model, train_recommender
+from kgplatform.recommend.train import build_model, score_function, train_recommender
 from kgplatform.settings import Settings
 from kgplatform.text.embeddings import encode_texts
 
@@ -78,20 +78,13 @@ def rec_train_step(settings: Settings, run_id: str, progress: ProgressFn | None 
     data = out.load_recdata()
     train_progress = (lambda stage, done, total, entry: progress(stage, done, total)) if progress else None
     result = train_recommender(data, cfg.train, text_x=out.load_tensor(RunDir.FEATURES), progress=train_progress)
-    figures = evaluate(_scorer(result.model), data)
+    figures = evaluate(score_function(result.model), data)
     out.save_tensor(RunDir.MODEL, result.model.state_dict())
     users, entities = final_vectors(result.model, data)
     out.save_tensor(RunDir.REC_VECTORS, {"users": users, "entities": entities})
     return out.record_step("train", {**figures, "best_valid": result.best_valid, "best_epoch": result.best_epoch,
                                      "stopped_reason": result.stopped_reason, "history": result.history,
                                      "train_seconds": result.train_seconds}, started)
-
-
-def _scorer(model):
-    model.eval()
-    with torch.no_grad():
-        users, entities = model.propagate()
-    return lambda batch: users[batch] @ entities[: model.num_items].t()
 
 
 def rec_score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int = 1,
