@@ -96,8 +96,22 @@ class Settings(BaseSettings):
                                     description="reviewed incremental edges needed before their precision counts")
     drift_min_precision: float = Field(0.8, ge=0.0, le=1.0, alias="KGP_DRIFT_MIN_PRECISION",
                                        description="retrain when reviewed incremental edges fall below this precision")
+    # Keeping the recommender fresh (pipeline/recdrift.py): a periodic refresh and a drift guard on new behaviour.
+    schedule_recommend_hours: float = Field(0.0, ge=0.0, alias="KGP_SCHEDULE_RECOMMEND_HOURS",
+                                            description="beat submits a recommendation job for KGP_GRAPH this often "
+                                            "(the newest run's config); 0: off")
+    rec_drift_interval_s: float = Field(3600.0, ge=0.0, alias="KGP_REC_DRIFT_INTERVAL_S",
+                                        description="beat checks the recommender's drift this often; 0: off")
+    rec_drift_margin: float = Field(0.05, ge=0.0, le=1.0, alias="KGP_REC_DRIFT_MARGIN",
+                                    description="retrain when Recall@20 on the newest interactions is this far "
+                                    "below the run's validation Recall@20")
+    rec_drift_min_interactions: int = Field(500, ge=1, alias="KGP_REC_DRIFT_MIN_INTERACTIONS",
+                                            description="new interactions of known people and items needed for a "
+                                            "verdict (at 500 the figure's standard error is about 0.02)")
     # The review page's token (`kgp serve`): generated and printed at start when unset.
     review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN")
+    # The recommendation API's clients (`kgp serve-api`): "name=token,..." besides $KGP_HOME/api-clients.json.
+    api_tokens: str | None = Field(None, alias="KGP_API_TOKENS", repr=False)
 
     @property
     def backend(self) -> str:

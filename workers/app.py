@@ -56,6 +56,13 @@ def beat_schedule(settings: Settings) -> dict:
     if settings.schedule_pipeline_hours > 0:
         schedule["complete-graph"] = {"task": "workers.tasks.scheduled_pipeline",
                                       "schedule": settings.schedule_pipeline_hours * 3600.0}
+    if settings.schedule_recommend_hours > 0:
+        # A fresh recommendation run on all behaviour so far, with the newest run's config (pipeline/recdrift.py).
+        schedule["recommend-refresh"] = {"task": "workers.tasks.scheduled_recommend",
+                                         "schedule": settings.schedule_recommend_hours * 3600.0}
+    if settings.rec_drift_interval_s > 0:
+        # Recall@20 on the newest behaviour vs the run's validation figure; a retrain when it fell by the margin.
+        schedule["recommend-drift"] = {"task": "workers.tasks.rec_drift", "schedule": settings.rec_drift_interval_s}
     return schedule
 
 

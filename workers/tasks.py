@@ -22,7 +22,7 @@ from kgplatform.graph.runs import check_run_id, fail_dead_runs
 from kgplatform.graph.store import open_store
 from kgplatform.incremental.steps import BaseCache
 from kgplatform.incremental.steps import score_new as tick
-from kgplatform.pipeline import recsteps, steps
+from kgplatform.pipeline import recdrift, recsteps, steps
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
@@ -276,3 +276,30 @@ def scheduled_pipeline() -> dict:
         return {"submitted": jobs.submit_pipeline(SETTINGS, PipelineConfig())["job_id"]}
     except KgpError as exc:
         return {"skipped": str(exc)}
+
+
+@app.task(name="workers.tasks.scheduled_recommend")
+def scheduled_recommend(graph: str | None = None) -> dict:
+    """Beat (KGP_SCHEDULE_RECOMMEND_HOURS): a recommendation job for the graph with its newest run's config (the
+    default config when it has none); skipped if the graph is busy."""
+    graph = check_graph_name(graph or SETTINGS.graph_name)
+    with store_for(graph) as store:
+        cfg, base_run = recdrift.refresh_config(store, SETTINGS)
+    try:
+        return {"submitted": jobs.submit_recommend(SETTINGS, cfg, graph=graph)["job_id"], "config_of": base_run}
+    except KgpError as exc:
+        return {"skipped": str(exc)}
+
+
+@app.task(name="workers.tasks.rec_drift")
+def rec_drift(graph: str | None = None) -> dict:
+    """Beat (KGP_REC_DRIFT_INTERVAL_S): the recommender's drift check (pipeline/recdrift.py); on 'retrain', one
+    recommendation job per base run, with its config."""
+    graph = check_graph_name(graph or SETTINGS.graph_name)
+    with store_for(graph) as store:
+        result = recdrift.check_recommendation_drift(store, SETTINGS)
+    if result["retrain"]:
+        result["retraining"] = ticks.schedule_retraining(SETTINGS, graph, result["base_run"], result["reasons"],
+                                                         kind="recommend")
+        log.warning("graph %s: retraining the recommender: %s", graph, "; ".join(result["reasons"]))
+    return result

@@ -1,4 +1,5 @@
-"""Incremental ticks in the worker deployment: one at a time per graph, and retraining when drift says so.
+"""Incremental ticks in the worker deployment: one at a time per graph, and retraining when drift says so (the
+link predictor's guard after a tick, the recommender's on its own beat entry: `workers.tasks.rec_drift`).
 
 The beat entry `score-new` (KGP_INCREMENTAL_INTERVAL_S) sends `workers.tasks.score_new`; ingest services may send
 it too, right after a write, for the lowest latency. A tick that finds another one running is skipped: the
@@ -33,16 +34,22 @@ def release_tick(settings: Settings, graph: str, token: str) -> None:
     jobs.release_if_held(settings, tick_lock_key(graph), token)
 
 
-def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: list[str]) -> dict:
-    """Submit one pipeline job per base run (with the base run's configuration) and say why."""
+def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: list[str], *,
+                        kind: str = "pipeline") -> dict:
+    """Submit one job per base run, with the base run's configuration, and say why. kind: 'pipeline' (link
+    prediction, the incremental drift guard) or 'recommend' (the recommender's drift guard, pipeline/recdrift.py)."""
     mark = f"kgp:retrain:{graph}:{base_run}"
     r = jobs.client(settings)
     if not r.set(mark, "pending", nx=True, ex=RETRAIN_MARK_TTL_S):
         return {"submitted": None, "note": f"retraining for base run {base_run} was already scheduled",
                 "job_id": r.get(mark)}
     try:
-        cfg: PipelineConfig = RunDir.of(settings.runs_dir, base_run).load_config()
-        record = jobs.submit_pipeline(settings, cfg, graph=graph)
+        out = RunDir.of(settings.runs_dir, base_run)
+        if kind == "recommend":
+            record = jobs.submit_recommend(settings, out.load_rec_config(), graph=graph)
+        else:
+            cfg: PipelineConfig = out.load_config()
+            record = jobs.submit_pipeline(settings, cfg, graph=graph)
     except KgpError as exc:  # the graph is busy (a job holds its lock): try again on a later tick
         r.delete(mark)
         return {"submitted": None, "note": str(exc)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
+from kgplatform.cli.api import clients_app, serve_api
 from kgplatform.cli.bench import bench_app
 from kgplatform.cli.common import console
 from kgplatform.cli.demo import demo
@@ -31,6 +32,8 @@ app.command("watch")(watch)
 app.add_typer(review_app, name="review")
 app.command("explain")(explain)
 app.command("serve")(serve)
+app.command("serve-api")(serve_api)
+app.add_typer(clients_app, name="api-clients")
 app.command("demo")(demo)
 app.command("recommend")(recommend_command)
 app.command("recommend-run")(recommend_run_command)

@@ -21,6 +21,7 @@ lastfm-size data (48k items, 464k triples, 23k users x 40 items, 460k recommenda
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import torch
 
@@ -93,8 +94,8 @@ class _Formatter:
         name = _clean(self.data.rel_names[rel], 60)
         return f" -[:{name}]-> " if forward else f" <-[:{name}]- "
 
-    def user(self, user: int, behaviour: str, item: int) -> str:
-        return f"user:{_clean(self.data.user_ids[user], 80)} -[:{behaviour}]-> {self.node(item)}"
+    def user(self, label: str, behaviour: str, item: int) -> str:
+        return f"user:{_clean(label, 80)} -[:{behaviour}]-> {self.node(item)}"
 
 
 def _bounded(text: str) -> str:
@@ -160,24 +161,45 @@ def _most_similar(vectors: torch.Tensor, user_items: dict[int, list[int]],
     return out
 
 
+@dataclass
+class EvidenceContext:
+    """What every call over the same data shares: built once, reused (the serving API explains per request)."""
+
+    index: _KgIndex
+    fmt: _Formatter
+    popularity: list[int]
+
+
+def evidence_context(data: RecData) -> EvidenceContext:
+    return EvidenceContext(_KgIndex(data), _Formatter(data), _popularity(data))
+
+
 def explain_recommendations(data: RecData, user_items: dict[int, list[int]], recs: list[tuple[int, int]],
-                            item_vectors: torch.Tensor | None) -> list[str]:
+                            item_vectors: torch.Tensor | None, *, context: EvidenceContext | None = None,
+                            user_labels: dict[int, str] | None = None,
+                            behaviours: dict[tuple[int, int], int] | None = None) -> list[str]:
     """One evidence string (at most 500 characters) per (user index, recommended item index) of recs, in order.
 
-    user_items: each user's train items (the interactions the model saw); item_vectors: [num_items, d] item
-    vectors (text or learned) for the similarity fallback, or None.
+    user_items: each user's items (the interactions the model saw); item_vectors: [num_items, d] item vectors (text
+    or learned) for the similarity fallback, or None. For people the data does not hold (the serving API's new
+    users), user_labels names them and behaviours gives (user, item) -> behaviour code; by default both come from
+    the data.
     """
     if not recs:
         return []
     recs = [(int(u), int(i)) for u, i in recs]
     user_items = {int(u): list(dict.fromkeys(int(i) for i in items)) for u, items in user_items.items()}
-    index = _KgIndex(data)
-    fmt = _Formatter(data)
+    context = context or evidence_context(data)
+    index, fmt = context.index, context.fmt
     ids, rels = data.entity_ids, data.rel_names
     by_user: dict[int, list[int]] = defaultdict(list)
     for n, (user, _item) in enumerate(recs):
         by_user[user].append(n)
-    behaviour_of = _behaviours(data, set(by_user))
+    behaviour_of = behaviours if behaviours is not None else _behaviours(data, set(by_user))
+    user_labels = user_labels or {}
+
+    def label(user: int) -> str:
+        return user_labels[user] if user in user_labels else data.user_ids[user]
     default_behaviour = data.behaviour_names[0] if data.behaviour_names else "INTERACTED"
 
     out: list[str] = [""] * len(recs)
@@ -228,17 +250,17 @@ def explain_recommendations(data: RecData, user_items: dict[int, list[int]], rec
                             other = (rank, a, r1, d1, r, d, e)
             if same_best is not None:
                 _, a, r, d, e = same_best
-                text = (fmt.user(user, behaviour(a), a) + fmt.step(r, d == OUT) + fmt.node(e)
+                text = (fmt.user(label(user), behaviour(a), a) + fmt.step(r, d == OUT) + fmt.node(e)
                         + fmt.step(r, d == IN) + fmt.node(target))
                 out[n] = _bounded(text)
                 continue
             if direct is not None:
                 _, a, r, d = direct  # d: seen from the target; IN means a -[r]-> target
-                out[n] = _bounded(fmt.user(user, behaviour(a), a) + fmt.step(r, d == IN) + fmt.node(target))
+                out[n] = _bounded(fmt.user(label(user), behaviour(a), a) + fmt.step(r, d == IN) + fmt.node(target))
                 continue
             if other is not None:
                 _, a, r1, d1, r2, d2, e = other
-                text = (fmt.user(user, behaviour(a), a) + fmt.step(r1, d1 == OUT) + fmt.node(e)
+                text = (fmt.user(label(user), behaviour(a), a) + fmt.step(r1, d1 == OUT) + fmt.node(e)
                         + fmt.step(r2, d2 == IN) + fmt.node(target))
                 out[n] = _bounded(text)
                 continue
@@ -248,7 +270,7 @@ def explain_recommendations(data: RecData, user_items: dict[int, list[int]], rec
     if item_vectors is not None and unexplained:  # 4. the most similar item the user interacted with
         vectors = torch.nn.functional.normalize(item_vectors.detach().to("cpu", torch.float32), dim=-1)
         similar = _most_similar(vectors, user_items, [recs[n] for n in unexplained])
-    popularity = _popularity(data) if None in similar else []
+    popularity = context.popularity
     for n, found in zip(unexplained, similar):
         if found is not None:
             out[n] = _bounded(f"most similar item you interacted with: {fmt.node(found[0])} (cosine {found[1]:.2f})")

@@ -171,18 +171,27 @@ class KGRecommender(nn.Module):
             layers.append(x)
         return torch.stack(layers).mean(0)
 
-    def propagate(self, hide_items: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Final (users [U, d], entities [E, d]). Layer 0 of an item is its own vector plus, gated, what the KG says
-        about it; behaviour then propagates LightGCN-style and the final vectors are the mean of layers 0..L."""
+    def layer0(self, hide_items: Tensor | None = None) -> Tensor:
+        """Every entity's layer 0 [E, d]: its own input plus, gated, what the KG says about it."""
         entities = self.entity_input(hide_items)
         if self.kg_edges.numel() and self.cfg.kg_layers:
             entities = entities + self.kg_gate * self.knowledge(entities)
+        return entities
+
+    def propagate_layers(self, hide_items: Tensor | None = None) -> tuple[list[Tensor], list[Tensor], Tensor]:
+        """(user layers 0..L, item layers 0..L, entity layer 0): LightGCN over behaviour from layer 0."""
+        entities = self.layer0(hide_items)
         users, items = self.user_emb.weight, entities[: self.num_items]
         user_layers, item_layers = [users], [items]
         for _ in range(self.cfg.num_layers):
             users, items = spmm(self.ui, self.iu, items), spmm(self.iu, self.ui, users)
             user_layers.append(users)
             item_layers.append(items)
+        return user_layers, item_layers, entities
+
+    def propagate(self, hide_items: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Final (users [U, d], entities [E, d]): the mean of layers 0..L (softmax objective: unit length)."""
+        user_layers, item_layers, entities = self.propagate_layers(hide_items)
         users_final, items_final = torch.stack(user_layers).mean(0), torch.stack(item_layers).mean(0)
         if self.cfg.behaviour_loss == "softmax":  # trained on cosines: score (and rank) by them too
             users_final, items_final = F.normalize(users_final, dim=-1), F.normalize(items_final, dim=-1)

@@ -67,3 +67,21 @@ def planted_folder_files(**kwargs) -> dict[str, list[str]]:
         "kg.tsv": [f"{h}\t{r}\t{t}" for h, r, t in world["kg"]],
         **{f"interactions_{s}.tsv": [f"{u}\t{i}" for u, i in rows] for s, rows in world["interactions"].items()},
     }
+
+
+def new_buys(*, other_group: bool, per_user: int, timestamp: int | None = None, **kwargs) -> list:
+    """Behaviour after the world's log (ingest.behaviour.BehaviourRow, type INTERACTED): per user, ``per_user``
+    items it never had, of its own taste group (what a model of the world expects) or of the next group (what it
+    does not)."""
+    from kgplatform.ingest.behaviour import BehaviourRow
+
+    world = planted_world(**kwargs)
+    groups = len(world["brands"])
+    had = {pair for rows in world["interactions"].values() for pair in rows}
+    rows = []
+    for user in world["users"]:
+        group = int(user.split(":")[1])
+        target = (group + 1) % groups if other_group else group
+        unseen = [i for i in world["items"] if i.startswith(f"item:{target}:") and (user, i) not in had]
+        rows += [BehaviourRow(user=user, item=i, timestamp=timestamp) for i in unseen[:per_user]]
+    return rows
