@@ -24,12 +24,13 @@ CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, $VAR; "$$" is Compose's escape for a literal "$".
 _VAR = re.compile(r"(?<!\$)(?:\$\$)*\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
 _ENV_LINE = re.compile(r"^\s*#?\s*([A-Za-z_][A-Za-z0-9_]*)=")
-PYTHON_SERVICES = ("worker-cpu", "worker-gpu", "beat", "flower")
+PYTHON_SERVICES = ("worker-cpu", "worker-gpu", "beat", "flower", "api")
 WORKERS = ("worker-cpu", "worker-gpu")
 # The secrets compose needs; none may have a default, and .env.example leaves them empty.
-SECRETS = ("NEO4J_PASSWORD", "KGP_REDIS_PASSWORD", "KGP_FLOWER_USER", "KGP_FLOWER_PASSWORD")
+SECRETS = ("NEO4J_PASSWORD", "KGP_REDIS_PASSWORD", "KGP_FLOWER_USER", "KGP_FLOWER_PASSWORD", "KGP_API_TOKENS")
 TEST_ENV = {"NEO4J_PASSWORD": "neo4j-test-password", "KGP_REDIS_PASSWORD": "redis-test-password",
-            "KGP_FLOWER_USER": "ops", "KGP_FLOWER_PASSWORD": "flower-test-password"}
+            "KGP_FLOWER_USER": "ops", "KGP_FLOWER_PASSWORD": "flower-test-password",
+            "KGP_API_TOKENS": "shop=api-test-token-0123456789abcdef"}
 # One Compose substitution: "$$", ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR.
 _SUBST = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -357,9 +358,10 @@ def published_ports(service: dict) -> list[tuple[str, str]]:
 def test_published_ports_bind_to_localhost_only(compose: dict) -> None:
     services = interpolate(compose, TEST_ENV)["services"]
     published = {name: published_ports(s) for name, s in services.items() if s.get("ports")}
-    assert set(published) == {"neo4j", "flower"}, published
+    assert set(published) == {"neo4j", "flower", "api"}, published
     for name, ports in published.items():
         for host, mapping in ports:
             assert host == "127.0.0.1", f"{name} publishes {mapping} on every address; bind it to 127.0.0.1"
     assert [m for _, m in published["flower"]] == ["127.0.0.1:5555:5555"]
+    assert [m for _, m in published["api"]] == ["127.0.0.1:8766:8766"]
     assert sorted(m for _, m in published["neo4j"]) == ["127.0.0.1:7474:7474", "127.0.0.1:7687:7687"]

@@ -254,3 +254,48 @@ def bench_recommend_scale(users: int = typer.Option(70_000, min=1, help="synthet
         write_report(out_file, report)
         out_file.with_suffix(".md").write_text(table)
     emit_json(report) if as_json else sys.stdout.write(table)
+
+
+@bench_app.command("ann")
+def bench_ann(datasets_dir: Path = typer.Option(Path("../shared/datasets"), "--datasets", exists=True,
+                                                file_okay=False, help="folder of the recommendation datasets"),
+              dataset: list[str] = typer.Option([], "--dataset", help="datasets to run (default: lastfm-kgcn, "
+                                                "ml100k-fb, amazon-giftcards-2018-rec, synthetic-amazon-book)"),
+              time_budget: float = typer.Option(90.0, help="training budget per real dataset, seconds"),
+              synthetic_budget: float = typer.Option(240.0, help="training budget on the synthetic Amazon-Book-size "
+                                                     "catalogue, seconds"),
+              vectors_dir: Optional[Path] = typer.Option(None, help="save the trained vectors here and reuse them "
+                                                         "on a rerun with the same budget"),
+              out_dir: Path = typer.Option(Path("bench/results"), "--out", help="write ann.json and ann.md here"),
+              as_json: AsJson = False):
+    """The API's item index: exact, faiss HNSW / IVF and usearch on real user and item vectors; Recall@20 against
+    exact, latency, throughput, build time, memory, and what choose_index picks per dataset."""
+    from kgplatform.bench.ann import REAL_DATASETS, SYNTHETIC, render_ann_markdown, run_ann_bench
+
+    report = run_ann_bench(datasets_dir, datasets=tuple(dataset) or (*REAL_DATASETS, SYNTHETIC),
+                           time_budget=time_budget, synthetic_budget=synthetic_budget, cache_dir=vectors_dir,
+                           log=lambda line: console.print(line, markup=False))
+    text = render_ann_markdown(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "ann.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "ann.md").write_text(text)
+    emit_json(report) if as_json else sys.stdout.write(text)
+
+
+@bench_app.command("serving")
+def bench_serving(time_budget: float = typer.Option(120.0, help="training budget of the served model, seconds "
+                                                    "(latency does not depend on it)"),
+                  port: int = typer.Option(8799, help="port of the API under test"),
+                  graph: str = typer.Option("bench_serving", help="graph to build (or reuse when it has people)"),
+                  out_file: Path = typer.Option(Path("bench/results/serving.json"), "--out",
+                                                help="JSON here, the markdown beside it (.md)")):
+    """The recommendation API under load: p50/p95/p99 and throughput at 1, 10, 50 clients, interaction -> visible,
+    and a retrain swapped in under load (Amazon-Book-size synthetic graph)."""
+    from kgplatform.bench.serving import render_serving_markdown, run_serving_bench
+
+    report = run_serving_bench(settings(), time_budget=time_budget, port=port, graph=graph,
+                               log=lambda line: console.print(line, markup=False))
+    write_report(out_file, report)
+    table = render_serving_markdown(report)
+    out_file.with_suffix(".md").write_text(table)
+    sys.stdout.write(table)

@@ -16,6 +16,7 @@ from kgplatform.graph.store import embedded_broker, embedded_server, open_store
 from kgplatform.progress import RichProgress
 from kgplatform.review.analyst import prepare_params
 
+MAX_SHOWN_NUMBERS = 16
 db_app = typer.Typer(help="The embedded FalkorDB server.", no_args_is_help=True)
 
 
@@ -104,6 +105,10 @@ def cypher(query: Optional[str] = typer.Argument(None, help="a read-only Cypher 
     configured = settings()
     if timeout is not None and timeout > configured.query_timeout_max_s:
         raise KgpError(f"--timeout {timeout:g} is over KGP_QUERY_TIMEOUT_MAX_S ({configured.query_timeout_max_s:g})")
+    folder, _, statement = (file or "").rpartition("/")
+    if folder.startswith("vector/") and folder != f"vector/{configured.backend}":  # the other store's dialect
+        raise KgpError(f"{file} is for {folder[7:]}; this store is {configured.backend}: "
+                       f"use --file vector/{configured.backend}/{statement}")
     text = cypher_files.render(file) if file else query
     # declared parameters: defaults, types, unknown/missing ones refused
     params = prepare_params(file, parse_params(param)) if file else parse_params(param)
@@ -114,5 +119,17 @@ def cypher(query: Optional[str] = typer.Argument(None, help="a read-only Cypher 
         return
     table = Table(*(rows[0].keys() if rows else ["(no rows)"]))
     for row in rows:
-        table.add_row(*(json.dumps(v, default=str) if not isinstance(v, str) else v for v in row.values()))
+        table.add_row(*(json.dumps(shown(v), default=str) if not isinstance(v, str) else v for v in row.values()))
     out.print(table)
+
+
+def shown(value):
+    """A value as the table prints it: long lists of numbers (a node's stored embedding) summarised; --json keeps
+    them whole."""
+    if isinstance(value, dict):
+        return {k: shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > MAX_SHOWN_NUMBERS and all(isinstance(v, (int, float)) for v in value):
+            return f"<{len(value)} numbers>"
+        return [shown(v) for v in value]
+    return value

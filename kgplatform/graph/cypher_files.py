@@ -2,6 +2,8 @@
 
 Dynamic labels and relationship types are written in the files as the placeholders __LABEL__ and __REL_TYPE__
 (valid identifiers, so Neo4j's linter parses the files as they are) and replaced here by validated, quoted names.
+A number DDL cannot take as a parameter (a vector index's dimension) is written __DIM__ and replaced by a checked
+integer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from kgplatform.errors import KgpError
 from kgplatform.graph.names import check_label, check_rel_type, quote
 
-PLACEHOLDERS = {"label": "__LABEL__", "rel_type": "__REL_TYPE__"}
+PLACEHOLDERS = {"label": "__LABEL__", "rel_type": "__REL_TYPE__", "dimension": "__DIM__"}
+MAX_DIMENSION = 4096  # Neo4j 5's limit for a vector index
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
 
 
@@ -48,17 +51,28 @@ def header(name: str) -> str:
     return "\n".join(out)
 
 
-def render(name: str, *, label: str | None = None, rel_type: str | None = None) -> str:
-    """Load a statement and splice in validated names; a placeholder left unfilled is an error."""
+def render(name: str, *, label: str | None = None, rel_type: str | None = None,
+           dimension: int | None = None) -> str:
+    """Load a statement and splice in validated names (and a checked dimension); a placeholder left unfilled is an
+    error."""
     text = load(name)
     if label is not None:
         text = text.replace(PLACEHOLDERS["label"], quote(check_label(label)))
     if rel_type is not None:
         text = text.replace(PLACEHOLDERS["rel_type"], quote(check_rel_type(rel_type)))
+    if dimension is not None:
+        text = text.replace(PLACEHOLDERS["dimension"], str(check_dimension(dimension)))
     for placeholder in PLACEHOLDERS.values():
         if placeholder in text:
             raise KgpError(f"statement {name!r} needs a value for {placeholder}")
     return text
+
+
+def check_dimension(value: object) -> int:
+    """A vector length safe to splice into DDL: a plain int (not a bool or a numeric string), 1..MAX_DIMENSION."""
+    if type(value) is not int or not 1 <= value <= MAX_DIMENSION:
+        raise KgpError(f"invalid vector dimension {value!r}: must be an integer from 1 to {MAX_DIMENSION}")
+    return value
 
 
 def schema_statements(backend: str, rel_type: str | None = None) -> list[str]:

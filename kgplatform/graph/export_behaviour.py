@@ -133,8 +133,8 @@ def export_recdata(store: GraphStore, *, item_label: str | None = "Product", beh
 
     props: dict[str, dict] = {}
     for page in chunks(item_ids, page_size):
-        props.update({r["id"]: r["props"] or {} for r in execute(store, "behaviour/entity_properties",
-                                                                  {"ids": page}, read_only=True)})
+        found = execute(store, "behaviour/entity_properties", {"ids": page, "skip": ["embedding"]}, read_only=True)
+        props.update({r["id"]: dict(r["props"] or []) for r in found})
     numeric, item_numeric, categorical, category_values, item_categorical = _attributes(props, item_ids)
 
     def column(j: int, dtype=torch.long) -> torch.Tensor:

@@ -14,9 +14,11 @@ MAX_NAME = 2_000
 MAX_DESCRIPTION = 50_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Node properties the platform sets itself: an attribute (an RDF literal, a catalog column) named like one of them,
-# or starting with 'kgp', gets a prefix instead of shadowing it.
+# or starting with 'kgp', gets a prefix instead of shadowing it; the recommender's export never reads them as item
+# attributes (embedding/embedding_run: a run's vector, graph/vectors.py).
 OWN_PROPERTIES = frozenset({"id", "name", "description", "type", "created_at", "updated_at", "split", "predicted",
-                            "status", "run_id", "score", "probability", "model", "method", "evidence", "source_id"})
+                            "status", "run_id", "score", "probability", "model", "method", "evidence", "source_id",
+                            "embedding", "embedding_run"})
 
 
 @dataclass(frozen=True)

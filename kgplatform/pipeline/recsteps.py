@@ -18,6 +18,7 @@ from kgplatform.graph.export_behaviour import export_recdata
 from kgplatform.graph.recommendations import write_recommendations
 from kgplatform.graph.runs import fail_dead_runs, new_run_id, process_owner, record_run
 from kgplatform.graph.store import GraphStore
+from kgplatform.graph.vectors import replace_embeddings
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.pipeline.steps import mark_run, run_dir_of
 from kgplatform.progress import ProgressFn
@@ -117,7 +118,8 @@ def _user_items(data) -> dict[int, list[int]]:
 
 def rec_writeback_step(store: GraphStore, settings: Settings, run_id: str, num_shards: int = 1,
                        progress: ProgressFn | None = None) -> dict:
-    """Write every shard's recommendations (replacing each user's older ones) and complete the run."""
+    """Write every shard's recommendations (replacing each user's older ones) and every entity's vector (replacing
+    older runs'), and complete the run."""
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     cfg = out.load_rec_config()
@@ -129,7 +131,13 @@ def rec_writeback_step(store: GraphStore, settings: Settings, run_id: str, num_s
     out.write_jsonl(RunDir.RECOMMENDATIONS, recs)
     written = write_recommendations(store, recs, run_id=run_id, model=name, method=METHOD,
                                     batch_size=settings.write_batch_size, progress=progress)
-    summary = out.record_step("writeback", {"recommendations": len(recs), "written": written}, started)
+    # Every entity's vector (items and KG entities) under the store's vector index, for Cypher similarity queries.
+    entity_vectors = out.load_tensor(RunDir.REC_VECTORS)["entities"]
+    embedded = replace_embeddings(store, out.load_recdata().entity_ids, entity_vectors, run_id,
+                                  batch_size=settings.write_batch_size, progress=progress)
+    summary = out.record_step("writeback", {"recommendations": len(recs), "written": written,
+                                            "embeddings": embedded["embeddings"], "embedding_index": embedded["index"]},
+                              started)
     steps = out.step_summaries()
     train = steps["train"]
     timings = {k: v["seconds"] for k, v in steps.items()}

@@ -24,6 +24,7 @@ from kgplatform.graph.names import check_rel_type
 from kgplatform.graph.schema import behaviour_types
 from kgplatform.graph.store import GraphStore, execute
 from kgplatform.ingest.behaviour import DEFAULT_TYPE, RESERVED_TYPES
+from kgplatform.pipeline.recdrift import new_behaviour
 from kgplatform.pipeline.recsteps import METHOD, load_rec_model
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.serving import engine
@@ -38,6 +39,7 @@ log = logging.getLogger("kgplatform.serving")
 NEW_ITEMS_PAGE = 1000
 SINCE_MARGIN_MS = 60_000  # items stamped shortly before a run's export began may be missing from its data
 MAX_LIVE_ITEMS = 1000  # behaviour kept per user between retrains (the newest)
+BEHAVIOUR_PAGE = 10_000  # behaviour rows read per poll (the newest; a backlog beyond it waits for the next model)
 
 
 class NotFound(KgpError):
@@ -87,7 +89,9 @@ class RecommendationService:
         self._recorded: dict[str, list[tuple[str, int]]] = defaultdict(list)  # user -> [(item, created_at ms)]
         self._types: set[str] = set()
         self.live = self._load(run_id or self._latest_run())
+        self._behaviour_since = self.live.items_since
         self.add_new_items()
+        self.add_new_behaviour()
 
     # ---- models ----------------------------------------------------------------------------------------------
     def _latest_run(self) -> str:
@@ -174,6 +178,25 @@ class RecommendationService:
         return row
 
     # ---- behaviour -----------------------------------------------------------------------------------------------
+    def _remember(self, user_id: str, item_id: str, created_at: int) -> None:
+        with self._live_lock:
+            items = self._recorded[user_id]
+            if all(i != item_id for i, _ in items):
+                items.append((item_id, created_at))
+                del items[:-MAX_LIVE_ITEMS]
+
+    def add_new_behaviour(self) -> int:
+        """Behaviour other writers put in the store since the last look (another API replica, `kgp ingest`):
+        it counts for those people's next request as if it had come through this API. Returns rows read."""
+        types = sorted(set(behaviour_types(self.store)) - RESERVED_TYPES)
+        rows = new_behaviour(self.store, types, self._behaviour_since, BEHAVIOUR_PAGE) if types else []
+        for row in sorted(rows, key=lambda r: r["created_at"]):
+            if self.live.catalog.row(row["item"]) is not None:
+                self._remember(row["user"], row["item"], int(row["created_at"]))
+        if rows:
+            self._behaviour_since = max(int(r["created_at"]) for r in rows)
+        return len(rows)
+
     def recorded_items(self, user_id: str) -> list[str]:
         with self._live_lock:
             return [i for i, _ in self._recorded.get(user_id, ())]
@@ -203,10 +226,7 @@ class RecommendationService:
         if not rows:
             raise NotFound(f"no item {item_id[:200]!r} in graph {self.store.graph_name!r}; nothing was written")
         self.ensure_item(item_id)
-        with self._live_lock:
-            items = self._recorded[user_id]
-            items.append((item_id, int(rows[0]["now"])))
-            del items[:-MAX_LIVE_ITEMS]
+        self._remember(user_id, item_id, int(rows[0]["now"]))
         return {"user": user_id, "item": item_id, "type": rel_type, "timestamp": timestamp_ms,
                 "created": bool(rows[0]["created"])}
 
@@ -269,6 +289,7 @@ class RecommendationService:
         while not stop.wait(poll_s):
             try:
                 self.add_new_items()
+                self.add_new_behaviour()
                 if reload_s and time.monotonic() >= next_reload:
                     next_reload = time.monotonic() + reload_s
                     self.reload()

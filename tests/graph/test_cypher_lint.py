@@ -151,3 +151,34 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     result = run_lint(tmp_path / "nope")
     assert result.returncode == 2
     assert "no such file or directory" in result.stderr
+
+
+def test_dim_placeholder_lints_as_an_integer(tmp_path: Path) -> None:
+    query = write(tmp_path, "index.cypher",
+                  "CREATE VECTOR INDEX v IF NOT EXISTS FOR (n:Entity) ON n.embedding\n"
+                  "OPTIONS {indexConfig: {`vector.dimensions`: __DIM__, `vector.similarity_function`: 'cosine'}}\n")
+    result = run_lint(query)
+    assert result.returncode == 0 and "0 warnings" in result.stdout, result.stdout
+
+
+def test_falkordb_dialect_files_declare_its_routines_and_expected_ddl(tmp_path: Path) -> None:
+    marker = "// dialect: falkordb\n"
+    write(tmp_path, "create.cypher", marker + "CREATE VECTOR INDEX FOR (n:Entity) ON (n.embedding) "
+          "OPTIONS {dimension: __DIM__, similarityFunction: 'cosine'}\n")
+    write(tmp_path, "drop.cypher", marker + "DROP VECTOR INDEX FOR (n:Entity) ON (n.embedding)\n")
+    write(tmp_path, "query.cypher", marker + "CALL db.idx.vector.queryNodes('Entity', 'embedding', 3, "
+          "vecf32($v)) YIELD node, score\nRETURN node.id AS id, 1 - score AS similarity\n")
+    result = run_lint(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.count(": info: FalkorDB dialect (") == 2, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "cypher-lint: 3 files, 0 errors, 0 warnings"
+
+    # Without the marker the same query is Neo4j Cypher, where FalkorDB's routines do not exist...
+    plain = write(tmp_path / "plain", "query.cypher", "CALL db.idx.vector.queryNodes('Entity', 'embedding', 3, "
+                  "vecf32($v)) YIELD node, score\nRETURN node.id AS id\n")
+    out = run_lint(plain).stdout
+    assert "Procedure db.idx.vector.queryNodes is not present" in out and "Function vecf32 is not present" in out
+    # ...and a dialect file still fails on everything else.
+    broken = write(tmp_path / "broken", "bad.cypher", marker + "MATCH (n:Entity)\nRETURN no_such_fn(n) AS x\n")
+    result = run_lint(broken)
+    assert result.returncode == 1 and "Function no_such_fn is not present" in result.stdout, result.stdout

@@ -101,3 +101,24 @@ def test_neo4j_recommendations_write_replace_read_retract(neo4j_store, tmp_path)
     assert execute_analyst(neo4j_store, "product_audience", id="p:3", include_related=True)[0]["user"] == "u1"
     assert retract_run(neo4j_store, second)["total_removed"] == 2
     assert neo4j_store.query("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"] == before
+
+
+def test_neo4j_vector_index_round_trip_and_analyst_files(neo4j_store):
+    """cypher/vector/neo4j/: the index, vectors written twice, nearest neighbours and the analyst files on the
+    planted graph of tests/graph/test_vectors.py, then a run of another dimension replacing the index."""
+    from kgplatform.graph.vectors import drop_vector_index, index_info, replace_embeddings, write_embeddings
+    from tests.graph.test_vectors import PLANTED, VECTORS, check_analyst_files, check_nearest
+
+    drop_vector_index(neo4j_store)  # delete_graph keeps indexes: start from none
+    neo4j_store.apply_schema()
+    neo4j_store.query(PLANTED)
+    try:
+        for _ in range(2):  # idempotent
+            assert write_embeddings(neo4j_store, list(VECTORS), list(VECTORS.values()), "rec-1") == len(VECTORS)
+        check_nearest(neo4j_store)
+        check_analyst_files(neo4j_store)
+        outcome = replace_embeddings(neo4j_store, ["p:1", "p:2"], [[1.0, 0.0], [0.0, 1.0]], "rec-2")
+        assert outcome == {"embeddings": 2, "index": "replaced", "removed": len(VECTORS) - 2}
+        assert index_info(neo4j_store)["dimension"] == 2
+    finally:
+        drop_vector_index(neo4j_store)

@@ -53,6 +53,22 @@ def test_an_interaction_is_written_and_moves_that_users_recommendations(service,
     assert not service.record(user, targets[0], None, 1_700_000_000_000, 1.0, None)["created"]  # a retry
 
 
+def test_behaviour_another_writer_put_in_the_store_counts_at_the_next_poll(service, served):
+    from kgplatform.ingest.behaviour import BehaviourRow
+    from kgplatform.ingest.load_behaviour import load_behaviour
+
+    _, store, _ = served
+    user = "user:1:7"
+    before = [r["item"] for r in service.recommendations(user, 10, explain=False)["items"]]
+    targets = [i for i in WORLD["items"] if group_of(i) == 3 and i not in had(user)][:4]
+    load_behaviour(store, [BehaviourRow(user=user, item=i, timestamp=1_700_000_000_000) for i in targets])
+    assert service.add_new_behaviour() >= len(targets)
+    after = service.recommendations(user, 10, explain=False)
+    assert after["basis"] == "folded-in"
+    assert sum(group_of(r["item"]) == 3 for r in after["items"]) > sum(group_of(i) == 3 for i in before)
+    assert service.add_new_behaviour() == 0  # read once
+
+
 def test_a_new_user_with_one_interaction_gets_its_taste_group(service):
     first = next(i for i in WORLD["items"] if group_of(i) == 3)
     service.record("visitor:1", first, None, 1_700_000_000_000, None, None)

@@ -23,7 +23,13 @@
 // Template convention: dynamic labels/relationship types are written as the plain identifiers
 // __LABEL__, __REL_TYPE__, __LABEL2__, ... and linted as they are. They are added to the declared
 // labels/relationship types when a --schema declares those, so they never produce
-// "not present in the database" warnings.
+// "not present in the database" warnings. __DIM__ (an integer the platform validates and splices in, e.g. a
+// vector index's dimension) is linted as the literal 1.
+//
+// Dialect: a file with the comment line `// dialect: falkordb` (cypher/vector/falkordb/*.cypher) is FalkorDB
+// Cypher. It is parsed by the same Neo4j linter with FalkorDB's own procedures and functions declared as well
+// (dialects/falkordb.json), and the diagnostics that file lists as FalkorDB dialect (its vector index DDL) are
+// printed as `info` with the reason, not counted as errors. The FalkorDB integration tests run these files.
 
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +45,9 @@ const DEFAULT_ROOT = path.resolve(SCRIPT_DIR, '..', '..', 'cypher');
 const CYPHER_VERSION = 'CYPHER 5';
 const PLUGIN_PREFIX = /^(apoc|gds)\./;
 const TEMPLATE_IDENT = /\b__[A-Z][A-Z0-9_]*__\b/g;
+const TEMPLATE_INT = /\b__DIM__\b/g;
+const DIALECT_LINE = /^\s*\/\/\s*dialect:\s*falkordb\s*$/m;
+const DIALECT_FILE = path.join(SCRIPT_DIR, 'dialects', 'falkordb.json');
 const SEVERITY = { 1: 'error', 2: 'warning', 3: 'info', 4: 'hint' };
 
 function usage(message) {
@@ -124,6 +133,25 @@ function loadExtraSchema(file) {
   }
 }
 
+// FalkorDB's routines and its expected diagnostics, for the files marked `// dialect: falkordb`.
+function loadDialect() {
+  const dialect = JSON.parse(readFileSync(DIALECT_FILE, 'utf8'));
+  const byName = (list) => Object.fromEntries(list.map((r) => [r.name, r]));
+  return {
+    functions: byName(dialect.functions ?? []),
+    procedures: byName(dialect.procedures ?? []),
+    expected: dialect.expected ?? [],
+  };
+}
+
+function withDialect(base, dialect) {
+  if (!base.functions || !base.procedures) return base; // no routine list at all: nothing is reported unknown
+  const merged = (kind) => ({
+    [CYPHER_VERSION]: { ...(base[kind]?.[CYPHER_VERSION] ?? {}), ...dialect[kind] },
+  });
+  return { ...base, functions: merged('functions'), procedures: merged('procedures') };
+}
+
 function collectFiles(target, out) {
   let st;
   try {
@@ -174,7 +202,7 @@ function schemaForFile(text, base, extra, opts) {
   return schema;
 }
 
-function lintFile(file, base, extra, opts) {
+function lintFile(file, base, extra, opts, dialect) {
   const shown = displayPath(file);
   let text;
   try {
@@ -182,16 +210,22 @@ function lintFile(file, base, extra, opts) {
   } catch (err) {
     return [{ path: shown, line: 1, col: 1, severity: 'error', message: `cannot read file: ${err.message}` }];
   }
+  text = text.replace(TEMPLATE_INT, (m) => '1'.padEnd(m.length)); // same length: columns stay right
+  const falkordb = dialect !== null && DIALECT_LINE.test(text);
   try {
-    const schema = schemaForFile(text, base, extra, opts);
+    const schema = schemaForFile(text, falkordb ? withDialect(base, dialect) : base, extra, opts);
     const { diagnostics } = lintCypherQuery(text, schema, { consoleCommandsEnabled: opts.consoleCommands });
-    return diagnostics.map((d) => ({
-      path: shown,
-      line: d.range.start.line + 1,
-      col: d.range.start.character + 1,
-      severity: SEVERITY[d.severity] ?? 'error',
-      message: String(d.message).replace(/\s*\n\s*/g, ' '),
-    }));
+    return diagnostics.map((d) => {
+      const message = String(d.message).replace(/\s*\n\s*/g, ' ');
+      const known = falkordb ? dialect.expected.find((e) => message.startsWith(e.message)) : undefined;
+      return {
+        path: shown,
+        line: d.range.start.line + 1,
+        col: d.range.start.character + 1,
+        severity: known ? 'info' : (SEVERITY[d.severity] ?? 'error'),
+        message: known ? `FalkorDB dialect (${known.reason}): ${message}` : message,
+      };
+    });
   } catch (err) {
     return [{ path: shown, line: 1, col: 1, severity: 'error', message: `linter crashed: ${err?.stack ?? err}` }];
   }
@@ -201,6 +235,7 @@ function main() {
   const opts = parseArgs(process.argv.slice(2));
   const extra = loadExtraSchema(opts.schemaFile);
   const base = neo4jRoutines(opts.allowPlugins);
+  const dialect = existsSync(DIALECT_FILE) ? loadDialect() : null;
 
   const files = [];
   for (const target of opts.paths) {
@@ -210,7 +245,7 @@ function main() {
   }
 
   const all = [];
-  for (const file of files) all.push(...lintFile(file, base, extra, opts));
+  for (const file of files) all.push(...lintFile(file, base, extra, opts, dialect));
   const errors = all.filter((d) => d.severity === 'error').length;
   const warnings = all.filter((d) => d.severity === 'warning').length;
   const summary = `cypher-lint: ${files.length} files, ${errors} errors, ${warnings} warnings`;
