@@ -14,6 +14,10 @@ side by side), an add or a parameter change takes it alone, so an add never race
 waiting add, so a stream of searches cannot starve it.
 
 Nothing here reads from disk: an index is rebuilt from the model's vectors (no pickle, no serialised index files).
+
+For the serving process: keep numpy's BLAS on one thread (threadpoolctl, or OPENBLAS_NUM_THREADS=1). Concurrency
+comes from the request threads; a two-thread BLAS call on a busy machine waits for the second core (measured in
+the benchmark: exact single-query p50 12 ms at 25k items instead of 0.35 ms).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from contextlib import contextmanager
 import numpy as np
 
 MIN_RECALL = 0.99  # the issue's bar for serving from an approximate index
-# Below this many items exact scoring is as fast as HNSW at the efSearch it needs for the bar (measured single-
-# threaded on Amazon-Book-size vectors, bench/results/ann.md: exact 0.xx ms against HNSW 0.xx ms at 10k items).
-MIN_ANN_ITEMS = 20_000
+# Below this many items exact scoring is about as fast as the ANN (measured single-threaded on random subsets of
+# the Amazon-Book-size vectors, bench/results/ann.md: ANN / exact p50 0.70 at 5k items, 0.44 at 10k, 0.19 at 25k);
+# under it exact scoring wins on being exact. At 1M items exact would take ~15 ms a query (linear in the items).
+MIN_ANN_ITEMS = 10_000
 EF_SEARCH_STEPS = (20, 40, 80, 160, 320, 640)  # what choose_index tries, lowest first, until the bar is met
 EXACT_BLOCK_FLOATS = 2**24  # scores held at once by an exact batch search (64 MB): big batches go in blocks
 
@@ -231,30 +236,34 @@ def hnsw_params(ef_search: int, k: int):
 class FaissHNSWIndex(ApproximateIndex):
     """faiss IndexHNSWFlat (L2) over the reduction of inner product to L2 distance (Bachrach et al. 2014): item x
     becomes [x, sqrt(R^2 - |x|^2)] and query q becomes [q, 0], so |q' - x'|^2 = |q|^2 + R^2 - 2 q.x ranks the
-    items exactly as q.x does. Why not HNSW over raw inner product: there, items in everyone's top 20 ended up
-    with no links into them (measured on Amazon-Book-size vectors: Recall@20 stuck at 0.90-0.95 whatever the
-    efSearch; "faiss-hnsw-ip" in bench/results/ann.md).
+    items exactly as q.x does.
 
-    R is the largest norm at build, times headroom. An item added later with a larger norm cannot be reduced: it
-    is kept aside and scored exactly at every search, until the next model swap rebuilds the index. Scores are
+    The longest items are kept out of the graph and scored exactly at every search (exact_head of them, chosen at
+    build; 64 cost ~64 dot products a query). Why: the long items are the popular ones, in almost every user's top
+    20, and HNSW can leave a node with no links into it; when that node is one of them, a few per cent of
+    Recall@20 is lost whatever the efSearch (measured: raw inner-product HNSW stuck at 0.90 on Amazon-Book-size
+    vectors, and the reduction without the exact head stuck at 0.95 on a 1,000-item subset of them).
+
+    R is the largest norm of the graph's items at build, times headroom. An item added later with a larger norm
+    cannot be reduced: it joins the exactly scored ones, until the next model swap rebuilds the index. Scores are
     exact inner products, recomputed from the stored vectors (and the top k re-sorted by them)."""
 
     kind = "faiss-hnsw"
     effort_name = "ef_search"
 
     def __init__(self, dim: int, vectors: np.ndarray | None = None, *, m: int = 32, ef_construction: int = 100,
-                 ef_search: int = 64, headroom: float = 1.2):
+                 ef_search: int = 64, headroom: float = 1.2, exact_head: int = 64):
         import faiss
 
         super().__init__(dim)
-        self.m, self.headroom = m, headroom
+        self.m, self.headroom, self.exact_head = m, headroom, exact_head
         self.radius: float | None = None  # fixed by the first add
         self._index = faiss.IndexHNSWFlat(dim + 1, m)
         self._index.hnsw.efConstruction = ef_construction
         self._index.hnsw.efSearch = ef_search
         self._vectors = GrowingRows((dim,))
         self._graph_ids = GrowingRows((), np.int64)  # faiss row -> item id
-        self._aside = GrowingRows((), np.int64)  # items too long for the reduction: scored exactly
+        self._aside = GrowingRows((), np.int64)  # the exact head and items too long for the reduction
         if vectors is not None:
             self.add(vectors)
 
@@ -264,11 +273,12 @@ class FaissHNSWIndex(ApproximateIndex):
 
     @property
     def aside(self) -> int:
+        """Items scored exactly, outside the graph."""
         return len(self._aside.view())
 
     def params(self) -> dict:
         return {"m": self.m, "ef_construction": int(self._index.hnsw.efConstruction), "ef_search": self.effort,
-                "headroom": self.headroom, "aside": self.aside}
+                "headroom": self.headroom, "exact_head": self.exact_head, "aside": self.aside}
 
     def memory_bytes(self) -> int:
         return faiss_bytes(self._index) + self._vectors.nbytes + self._graph_ids.nbytes + self._aside.nbytes
@@ -279,9 +289,11 @@ class FaissHNSWIndex(ApproximateIndex):
     def _add(self, vectors: np.ndarray) -> None:
         ids = np.arange(self._count, self._count + len(vectors), dtype=np.int64)
         norms = np.linalg.norm(vectors, axis=1)
-        if self.radius is None:
-            self.radius = float(norms.max()) * self.headroom or 1.0
-        fits = norms <= self.radius
+        fits = np.ones(len(vectors), dtype=bool)
+        if self.radius is None:  # the build: the longest items are scored exactly, the radius fits the rest
+            fits[np.argsort(-norms, kind="stable")[: self.exact_head]] = False
+            self.radius = float(norms[fits].max() if fits.any() else norms.max()) * self.headroom or 1.0
+        fits &= norms <= self.radius
         extra = np.sqrt(np.maximum(self.radius**2 - norms[fits] ** 2, 0.0)).astype(np.float32)
         self._index.add(np.hstack([vectors[fits], extra[:, None]]))
         self._graph_ids.append(ids[fits])
@@ -289,18 +301,21 @@ class FaissHNSWIndex(ApproximateIndex):
         self._vectors.append(vectors)
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        parts = []
+        vectors, score_parts, id_parts = self._vectors.view(), [], []
         in_graph = self._index.ntotal
         if in_graph:
             reduced = np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
             _, rows = self._index.search(reduced, min(k, in_graph), params=hnsw_params(self.effort, k))
-            parts.append(np.where(rows >= 0, self._graph_ids.view()[rows], -1))
+            ids = np.where(rows >= 0, self._graph_ids.view()[rows], -1)
+            scores = np.matmul(vectors[np.maximum(ids, 0)], queries[:, :, None])[:, :, 0]
+            scores[ids < 0] = -np.inf
+            score_parts.append(scores)
+            id_parts.append(ids)
         if self.aside:
-            parts.append(np.broadcast_to(self._aside.view(), (len(queries), self.aside)))
-        ids = np.concatenate(parts, axis=1)
-        scores = np.einsum("qd,qkd->qk", queries, self._vectors.view()[np.maximum(ids, 0)])
-        scores[ids < 0] = -np.inf
-        return top_k(scores, k, ids)
+            aside = self._aside.view()
+            score_parts.append(queries @ vectors[aside].T)
+            id_parts.append(np.broadcast_to(aside, (len(queries), len(aside))))
+        return top_k(np.concatenate(score_parts, axis=1), k, np.concatenate(id_parts, axis=1))
 
 
 class FaissHNSWIPIndex(ApproximateIndex):
