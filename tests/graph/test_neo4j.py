@@ -122,3 +122,10 @@ def test_neo4j_vector_index_round_trip_and_analyst_files(neo4j_store):
         assert index_info(neo4j_store)["dimension"] == 2
     finally:
         drop_vector_index(neo4j_store)
+
+
+
+def test_neo4j_serving_statements(neo4j_store, tmp_path):
+    from tests.support.serving import check_serving_statements
+
+    check_serving_statements(neo4j_store, tmp_path)

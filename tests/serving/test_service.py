@@ -153,3 +153,9 @@ def test_a_newer_run_is_swapped_in_and_keeps_newer_behaviour(served):
     assert service.reload()
     assert service.describe()["run_id"] == newer["run_id"] != old
     assert service.live.catalog.row("item:new:1") is not None or service.describe()["items"] >= len(WORLD["items"])
+
+
+def test_the_serving_statements_on_falkordb(store, tmp_path):
+    from tests.support.serving import check_serving_statements
+
+    check_serving_statements(store, tmp_path)
