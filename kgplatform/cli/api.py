@@ -66,16 +66,17 @@ def serve_api(host: str = typer.Option("127.0.0.1", help="address to listen on")
     from kgplatform.serving.service import RecommendationService, text_encoder
     from kgplatform.serving.tokens import load_tokens
 
-    # Many small requests, each on one thread: BLAS, OpenMP and torch thread pools contend with the other requests
-    # (measured: exact scoring of 25k items went from 0.35 ms to 12 ms with numpy's BLAS pool on a busy machine).
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    threadpool_limits(1)
     configured = settings()
     tokens = load_tokens(configured.home, configured.api_tokens)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     console.print(f"loading the recommender of graph {configured.graph_name!r} ...", markup=False)
     service = RecommendationService(configured, open_store(configured), text_encoder(configured), run_id=run_id)
+    # Loaded (text encoding uses every core); now many small requests, each on one thread: BLAS, OpenMP and torch
+    # pools contend with the other requests (measured: exact scoring of 25k items went from 0.35 ms to 12 ms with
+    # numpy's BLAS pool on a busy machine).
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    threadpool_limits(1)
     service.start_following(poll_s=poll_s, reload_s=0.0 if run_id else reload_s)
     described = service.describe()
     console.print(f"serving run {described['run_id']} ({described['items']} items, index "

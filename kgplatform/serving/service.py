@@ -37,7 +37,9 @@ from kgplatform.textnorm import node_text
 
 log = logging.getLogger("kgplatform.serving")
 NEW_ITEMS_PAGE = 1000
-SINCE_MARGIN_MS = 60_000  # items stamped shortly before a run's export began may be missing from its data
+# The run is stamped when its export has read the store; an export of Amazon-Book size takes minutes, and items
+# created while it ran may be missing from its data. Looking further back only re-reads items the catalogue has.
+SINCE_MARGIN_MS = 15 * 60_000
 MAX_LIVE_ITEMS = 1000  # behaviour kept per user between retrains (the newest)
 BEHAVIOUR_PAGE = 10_000  # behaviour rows read per poll (the newest; a backlog beyond it waits for the next model)
 
@@ -54,7 +56,7 @@ class BadRequest(KgpError):
 class Live:
     model: ServingModel
     catalog: Catalog
-    items_since: int  # ms: new items created from here on are looked for
+    items_after: tuple[int, str]  # new items are those after this (created_at ms, id) in the store
     item_labels: list[str]  # the run's item label (empty: any entity)
 
 
@@ -89,7 +91,7 @@ class RecommendationService:
         self._recorded: dict[str, list[tuple[str, int]]] = defaultdict(list)  # user -> [(item, created_at ms)]
         self._types: set[str] = set()
         self.live = self._load(run_id or self._latest_run())
-        self._behaviour_since = self.live.items_since
+        self._behaviour_since = self.live.items_after[0]
         self.add_new_items()
         self.add_new_behaviour()
 
@@ -110,7 +112,8 @@ class RecommendationService:
         log.info("loaded run %s (%s items, index %s) in %.1f s", run_id, model.catalog.size,
                  model.index_report.get("kind"), time.perf_counter() - started)
         label = RunDir.of(self.settings.runs_dir, run_id).load_rec_config().item_label
-        return Live(model, model.catalog, int(rows[0]["created_at"] or 0) - SINCE_MARGIN_MS, [label] if label else [])
+        return Live(model, model.catalog, (int(rows[0]["created_at"] or 0) - SINCE_MARGIN_MS, ""),
+                    [label] if label else [])
 
     def reload(self, run_id: str | None = None) -> bool:
         """Swap in run_id (default: the newest completed run) when it is not the live one; True when swapped.
@@ -121,16 +124,18 @@ class RecommendationService:
         fresh = self._load(target)
         with self._writer:
             self.live = fresh
-        self._prune_recorded(fresh.items_since + SINCE_MARGIN_MS)
+        self._prune_recorded(fresh.model)
         self.add_new_items()
         log.info("serving run %s", target)
         return True
 
-    def _prune_recorded(self, trained_from_ms: int) -> None:
-        """Behaviour the new model's export already read needs no folding in any more."""
+    def _prune_recorded(self, model: ServingModel) -> None:
+        """Behaviour the new model's data holds needs no folding in any more."""
         with self._live_lock:
             for user in list(self._recorded):
-                kept = [(i, t) for i, t in self._recorded[user] if t >= trained_from_ms]
+                row = model.users.get(user)
+                had = {model.data.entity_ids[i] for i in model.history[row].tolist()} if row is not None else set()
+                kept = [(i, t) for i, t in self._recorded[user] if i not in had]
                 if kept:
                     self._recorded[user] = kept
                 else:
@@ -142,22 +147,23 @@ class RecommendationService:
         added = 0
         while True:
             live = self.live
-            rows = execute(self.store, "serving/new_items", {"since": live.items_since, "labels": live.item_labels,
-                                                               "limit": NEW_ITEMS_PAGE}, read_only=True)
+            since, after = live.items_after
+            rows = execute(self.store, "serving/new_items", {"since": since, "after": after, "limit": NEW_ITEMS_PAGE,
+                                                               "labels": live.item_labels}, read_only=True)
             fresh = [r for r in rows if live.catalog.row(r["id"]) is None]
-            last = max((int(r["created_at"] or 0) for r in rows), default=live.items_since)
-            added += self._add(live, fresh, last)
-            if len(rows) < NEW_ITEMS_PAGE or last == live.items_since:
+            cursor = (int(rows[-1]["created_at"]), rows[-1]["id"]) if rows else live.items_after
+            added += self._add(live, fresh, cursor)
+            if len(rows) < NEW_ITEMS_PAGE:
                 return added
 
-    def _add(self, live: Live, rows: list[dict], since: int) -> int:
+    def _add(self, live: Live, rows: list[dict], cursor: tuple[int, str]) -> int:
         items = [NewItem(r["id"], node_text(r["name"], r["description"]),
                          [(e["type"], e["other"], bool(e["head"])) for e in r["edges"] or [] if e]) for r in rows]
         with self._writer:
             if self.live is not live:  # swapped meanwhile: the next call looks again against the new model
                 return 0
             catalog = engine.add_items(live.model, live.catalog, items, self.encode) if items else live.catalog
-            self.live = Live(live.model, catalog, max(since, live.items_since), live.item_labels)
+            self.live = Live(live.model, catalog, max(cursor, live.items_after), live.item_labels)
         if items:
             log.info("folded in %d new item(s)", len(items))
         return len(items)
@@ -171,7 +177,7 @@ class RecommendationService:
         rows = execute(self.store, "serving/items_by_id", {"ids": [item_id]}, read_only=True)
         if not rows:
             raise NotFound(f"no item {item_id[:200]!r} in graph {self.store.graph_name!r}")
-        self._add(live, rows, live.items_since)
+        self._add(live, rows, live.items_after)
         row = self.live.catalog.row(item_id)
         if row is None:
             raise NotFound(f"item {item_id[:200]!r} could not be placed (the model was swapped meanwhile: retry)")

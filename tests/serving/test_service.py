@@ -144,15 +144,19 @@ def test_a_new_product_is_served_at_once_through_its_brand(service, served):
     assert service.similar("item:new:1", 3)["items"]
 
 
-def test_a_newer_run_is_swapped_in_and_keeps_newer_behaviour(served):
+def test_a_newer_run_is_swapped_in_and_what_it_learnt_is_no_longer_folded_in(served):
     settings, store, summary = served
     service = RecommendationService(settings, store, lambda texts: np.zeros((len(texts), 0), np.float32))
     old = service.describe()["run_id"]
     assert not service.reload()  # nothing newer
+    first = next(i for i in WORLD["items"] if group_of(i) == 0)
+    service.record("visitor:swap", first, None, 1_700_000_000_123, None, None)
+    assert service.recommendations("visitor:swap", 5, False)["basis"] == "folded-in"
     newer = run_recommend_pipeline(store, settings, SERVED_CFG)
     assert service.reload()
     assert service.describe()["run_id"] == newer["run_id"] != old
-    assert service.live.catalog.row("item:new:1") is not None or service.describe()["items"] >= len(WORLD["items"])
+    assert service.recorded_items("visitor:swap") == []  # the new run read it from the store
+    assert service.recommendations("visitor:swap", 5, False)["basis"] == "model"
 
 
 def test_the_serving_statements_on_falkordb(store, tmp_path):

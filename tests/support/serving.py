@@ -20,8 +20,12 @@ def check_serving_statements(store: GraphStore, tmp_path: Path) -> None:
     assert (first[0]["created"], again[0]["created"]) == (1, 0)
     assert execute(store, "serving/record_interaction", {**params, "item": "nope"}, rel_type="INTERACTED") == []
     assert store.query("MATCH (u:User {id: 'user:new'}) RETURN count(u) AS n")[0]["n"] == 1
-    items = execute(store, "serving/new_items", {"since": 0, "labels": ["Product"], "limit": 10}, read_only=True)
+    everything = {"since": 0, "after": "", "labels": ["Product"], "limit": 10}
+    items = execute(store, "serving/new_items", everything, read_only=True)
     assert {r["id"] for r in items} == {"product:A1", "product:B2", "product:C3"}
+    cursor = {"since": items[0]["created_at"], "after": items[0]["id"], "labels": ["Product"], "limit": 10}
+    later = execute(store, "serving/new_items", cursor, read_only=True)
+    assert [r["id"] for r in later] == [r["id"] for r in items[1:]]  # keyset: same-millisecond items are not lost
     a1 = next(r for r in items if r["id"] == "product:A1")
     assert {(e["type"], e["other"], e["head"]) for e in a1["edges"]} == {
         ("HAS_BRAND", "brand:acme", True), ("IN_CATEGORY", "category:cards", True), ("ALSO_BOUGHT", "product:C3", True)}
