@@ -139,7 +139,7 @@ def test_recall_counts_the_share_of_true_items_found():
 
 def test_choose_index_picks_the_ann_on_a_realistic_set():
     items, queries = item_vectors(3000), user_vectors(200)
-    index, report = choose_index(items, queries, min_items=1000)
+    index, report = choose_index(items, queries, min_items=1000, require_faster=False)  # timing is not the point
     assert report["kind"] == index.kind == "faiss-hnsw"
     assert report["recall"] >= 0.99 and report["ef_search"] == index.effort
     assert report["tried"][-1]["recall"] >= 0.99 and report["build_s"] >= 0
