@@ -38,8 +38,9 @@ async def _load(url: str, token: str, paths: list[str], clients: int, requests: 
                 until: threading.Event | None = None, timeout_s: float = 30.0) -> dict:
     """Send requests (a fixed count, or until `until` is set) from `clients` concurrent loops over keep-alive
     connections; latency per request, an error being anything but a 200 (or no answer). aiohttp's client: on a
-    2-core machine the load generator shares the CPU with the server, and httpx's costs several times more per
-    request (measured here: it alone capped the rate near 350 requests/s)."""
+    2-core machine the load generator shares the CPU with the server, and httpx's costs more per request than the
+    server's own work (measured here at 10 clients: 1.8 ms of client CPU a request against aiohttp's 0.2 ms; 560
+    requests/s at p95 59 ms against 970 at p95 17 ms, same server)."""
     import aiohttp
 
     latencies: list[float] = []
