@@ -13,6 +13,7 @@ from pathlib import Path
 from kgplatform.errors import KgpError
 from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import GraphStore, execute
+from kgplatform.graph.vectors import remove_embeddings
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -109,5 +110,7 @@ def retract_run(store: GraphStore, run_id: str, *, include_accepted: bool = Fals
             removed[rel_type] += n
             if n < batch:
                 break
+    embeddings = remove_embeddings(store, run_id=run_id, batch=batch)  # a recommendation run's vectors
     execute(store, "runs/set_status", {"run_id": run_id, "status": "retracted"})
-    return {"run_id": run_id, "removed": removed, "total_removed": sum(removed.values())}
+    return {"run_id": run_id, "removed": removed, "total_removed": sum(removed.values()),
+            "embeddings_removed": embeddings}

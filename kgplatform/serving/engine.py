@@ -53,6 +53,7 @@ class ServingModel:
     history: list[np.ndarray]  # per known user: their distinct items in the model's data
     entity_rows: dict[str, int]  # every entity of the data -> its index
     linked_items: dict[int, np.ndarray]  # entity index -> items with a KG edge to it
+    linked_entities: dict[int, np.ndarray]  # entity index -> non-item entities with a KG edge to it
     matcher: Matcher
     popularity: np.ndarray  # users per item in the model's data
     evidence: EvidenceContext
@@ -79,6 +80,7 @@ def build_serving_model(run_id: str, model_name: str, model: KGRecommender, data
         run_id=run_id, model_name=model_name, model=model, basis=basis, data=data,
         users={u: i for i, u in enumerate(data.user_ids)}, user_vectors=users_final, history=history,
         entity_rows={e: i for i, e in enumerate(data.entity_ids)}, linked_items=_linked_items(data),
+        linked_entities=_linked_entities(data),
         matcher=build_matcher(dict(enumerate(names))),
         popularity=np.bincount(pairs[:, 1].numpy(), minlength=data.num_items) if len(pairs)
         else np.zeros(data.num_items, dtype=np.int64),
@@ -92,6 +94,25 @@ def _group(pairs: torch.Tensor) -> dict[int, np.ndarray]:
     users, items = pairs[order, 0].numpy(), pairs[order, 1].numpy()
     cuts = np.flatnonzero(np.diff(users)) + 1
     return {int(u[0]): i for u, i in zip(np.split(users, cuts), np.split(items, cuts))}
+
+
+def _linked_entities(data: RecData) -> dict[int, np.ndarray]:
+    if not len(data.kg):
+        return {}
+    pairs = data.kg[:, [0, 2]]
+    pairs = pairs[(pairs >= data.num_items).all(1)]
+    return {e: np.unique(others) for e, others in _group(torch.cat([pairs, pairs.flip(1)])).items()}
+
+
+def linked_to(sm: ServingModel, entity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(items one KG edge from the entity (itself when it is an item), items two edges away through another
+    non-item entity: a named category reaches the products of its subcategories)."""
+    direct = sm.linked_items.get(entity, np.empty(0, dtype=np.int64))
+    if entity < sm.data.num_items:
+        direct = np.append(direct, entity)
+    around = [sm.linked_items.get(int(e), np.empty(0, dtype=np.int64))
+              for e in sm.linked_entities.get(entity, ())]
+    return np.unique(direct), np.setdiff1d(np.concatenate(around) if around else direct[:0], direct)
 
 
 def _linked_items(data: RecData) -> dict[int, np.ndarray]:
@@ -207,10 +228,9 @@ def match_query(sm: ServingModel, catalog: Catalog, query: str, encode: Encode) 
     mentions = list(dict.fromkeys(m.tail for m in find_mentions(sm.matcher, query)))
     hits = np.zeros(catalog.size, dtype=np.float32)
     for entity in mentions:
-        linked = sm.linked_items.get(entity, np.empty(0, dtype=np.int64))
-        if entity < sm.data.num_items:
-            linked = np.append(linked, entity)
-        hits[np.unique(linked)] += 1.0
+        direct, two_hops = linked_to(sm, entity)
+        hits[direct] += 1.0
+        hits[two_hops] += 0.5  # one entity further: weaker evidence
     if mentions:
         scores = scores + LINK_BONUS * hits / len(mentions)
     return QueryMatch(scores, [sm.data.entity_ids[e] for e in mentions], hits > 0)

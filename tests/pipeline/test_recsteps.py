@@ -92,6 +92,9 @@ def test_a_newer_run_replaces_and_retracting_it_leaves_behaviour_alone(world_gra
     runs = {r["run"] for r in store.query(RECOMMENDED)}
     assert runs == {second["run_id"]}
     assert RunDir.of(settings.runs_dir, second["run_id"]).has(RunDir.RECOMMENDATIONS, RunDir.REC_VECTORS)
-    retract_run(store, second["run_id"])
+    embedded = "MATCH (n:Entity) WHERE n.embedding_run = $run RETURN count(n) AS n"
+    assert store.query(embedded, {"run": second["run_id"]})[0]["n"] > 0
+    assert retract_run(store, second["run_id"])["embeddings_removed"] > 0
+    assert store.query(embedded, {"run": second["run_id"]})[0]["n"] == 0
     assert store.query(RECOMMENDED) == []
     assert store.query(BEHAVIOUR) == behaviour
