@@ -70,7 +70,8 @@ def serve_api(host: str = typer.Option("127.0.0.1", help="address to listen on")
     tokens = load_tokens(configured.home, configured.api_tokens)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     console.print(f"loading the recommender of graph {configured.graph_name!r} ...", markup=False)
-    service = RecommendationService(configured, open_store(configured), text_encoder(configured), run_id=run_id)
+    store = open_store(configured, create_missing=False)  # a misspelt KGP_GRAPH is refused, never created
+    service = RecommendationService(configured, store, text_encoder(configured), run_id=run_id)
     # Loaded (text encoding uses every core); now many small requests, each on one thread: BLAS, OpenMP and torch
     # pools contend with the other requests (measured: exact scoring of 25k items went from 0.35 ms to 12 ms with
     # numpy's BLAS pool on a busy machine).
