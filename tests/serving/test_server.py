@@ -76,3 +76,15 @@ def test_a_retrain_is_swapped_in_under_load_without_a_failed_request(server, ser
     assert server.model()["run_id"] == newer != first
     assert result["requests"] > 50
     assert result["errors"] == 0, result["error_kinds"]
+
+
+def test_serve_api_refuses_a_misspelt_graph_and_creates_nothing(served):
+    from tests.support.env import run_kgp
+
+    settings, store, _ = served
+    env = {"KGP_STORE": "falkordb", "KGP_HOME": str(settings.home), "KGP_FALKORDB_PORT": str(settings.falkordb_port),
+           "KGP_GRAPH": "t_servingg", "KGP_API_TOKENS": "suite=" + "t" * 32}
+    result = run_kgp("serve-api", "--port", str(free_port()), env=env, timeout=120)
+    assert result.returncode != 0
+    assert "no graph 't_servingg'" in result.stderr
+    assert "t_servingg" not in store.graphs()
