@@ -59,12 +59,12 @@ class ServingModel:
     evidence: EvidenceContext
     index: ItemIndex
     index_report: dict
-    catalog: Catalog
 
 
 def build_serving_model(run_id: str, model_name: str, model: KGRecommender, data: RecData,
-                        item_text: np.ndarray, make_index: MakeIndex) -> ServingModel:
-    """item_text: unit-length text vectors of the data's items [num_items, t] (t = 0: no keyword search)."""
+                        item_text: np.ndarray, make_index: MakeIndex) -> tuple[ServingModel, Catalog]:
+    """The model and its catalogue as loaded (the catalogue then grows beside it: the service keeps the pair).
+    item_text: unit-length text vectors of the data's items [num_items, t] (t = 0: no keyword search)."""
     basis = fold_in_basis(model, data)
     pairs = torch.unique(data.interactions, dim=0) if len(data.interactions) else data.interactions
     history = [np.empty(0, dtype=np.int64)] * data.num_users
@@ -76,7 +76,7 @@ def build_serving_model(run_id: str, model_name: str, model: KGRecommender, data
     index, report = make_index(vectors, sample)
     names = [name_of(t) for t in data.entity_text]
     catalog = Catalog.of(data.entity_ids[: data.num_items], names[: data.num_items], vectors, item_text)
-    return ServingModel(
+    served = ServingModel(
         run_id=run_id, model_name=model_name, model=model, basis=basis, data=data,
         users={u: i for i, u in enumerate(data.user_ids)}, user_vectors=users_final, history=history,
         entity_rows={e: i for i, e in enumerate(data.entity_ids)}, linked_items=_linked_items(data),
@@ -84,7 +84,8 @@ def build_serving_model(run_id: str, model_name: str, model: KGRecommender, data
         matcher=build_matcher(dict(enumerate(names))),
         popularity=np.bincount(pairs[:, 1].numpy(), minlength=data.num_items) if len(pairs)
         else np.zeros(data.num_items, dtype=np.int64),
-        evidence=evidence_context(data), index=index, index_report=report, catalog=catalog)
+        evidence=evidence_context(data), index=index, index_report=report)
+    return served, catalog
 
 
 def _group(pairs: torch.Tensor) -> dict[int, np.ndarray]:

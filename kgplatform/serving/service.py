@@ -67,8 +67,8 @@ def text_encoder(settings: Settings) -> Encode:
     return encode
 
 
-def load_serving_model(settings: Settings, run_id: str, encode: Encode) -> ServingModel:
-    """A completed recommendation run's model, vectors and item index (the run directory; no store)."""
+def load_serving_model(settings: Settings, run_id: str, encode: Encode) -> tuple[ServingModel, Catalog]:
+    """A completed recommendation run's model, vectors, item index and catalogue (the run directory; no store)."""
     folder = RunDir.of(settings.runs_dir, run_id)
     if not folder.has(RunDir.MODEL, RunDir.REC_DATA):
         raise KgpError(f"run {run_id} has no trained recommender in {folder.path} (KGP_HOME must be the one the run "
@@ -108,11 +108,11 @@ class RecommendationService:
         rows = execute(self.store, "serving/run_created", {"run_id": run_id}, read_only=True)
         if not rows or rows[0]["method"] != METHOD or rows[0]["status"] != "completed":
             raise KgpError(f"run {run_id} is not a completed recommendation run of graph {self.store.graph_name!r}")
-        model = load_serving_model(self.settings, run_id, self.encode)
-        log.info("loaded run %s (%s items, index %s) in %.1f s", run_id, model.catalog.size,
+        model, catalog = load_serving_model(self.settings, run_id, self.encode)
+        log.info("loaded run %s (%s items, index %s) in %.1f s", run_id, catalog.size,
                  model.index_report.get("kind"), time.perf_counter() - started)
         label = RunDir.of(self.settings.runs_dir, run_id).load_rec_config().item_label
-        return Live(model, model.catalog, (int(rows[0]["created_at"] or 0) - SINCE_MARGIN_MS, ""),
+        return Live(model, catalog, (int(rows[0]["created_at"] or 0) - SINCE_MARGIN_MS, ""),
                     [label] if label else [])
 
     def reload(self, run_id: str | None = None) -> bool:
@@ -194,7 +194,8 @@ class RecommendationService:
     def add_new_behaviour(self) -> int:
         """Behaviour other writers put in the store since the last look (another API replica, `kgp ingest`):
         it counts for those people's next request as if it had come through this API. Returns rows read."""
-        types = sorted(set(behaviour_types(self.store)) - RESERVED_TYPES)
+        self._types = set(behaviour_types(self.store))  # also what POST validates against: kept fresh here
+        types = sorted(self._types - RESERVED_TYPES)
         rows = new_behaviour(self.store, types, self._behaviour_since, BEHAVIOUR_PAGE) if types else []
         for row in sorted(rows, key=lambda r: r["created_at"]):
             if self.live.catalog.row(row["item"]) is not None:
