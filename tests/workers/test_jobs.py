@@ -88,6 +88,17 @@ def flower_task(url: str, task_id: str) -> dict | None:
         return None  # Flower has not seen the task yet
 
 
+def flower_final_state(url: str, task_id: str, timeout_s: float = 30.0) -> str | None:
+    """Flower learns of a task's end from an event that can trail the result backend; wait for it, bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        task = flower_task(url, task_id)
+        state = task["state"] if task else None
+        if state in ("SUCCESS", "FAILURE", "REVOKED") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
 def test_submitted_pipeline_completes_reports_progress_and_writes_its_edges(worker_env, flower, settings,
                                                                            catalog_dir):
     env, worker = worker_env
@@ -113,7 +124,7 @@ def test_submitted_pipeline_completes_reports_progress_and_writes_its_edges(work
     assert status["state"] == "SUCCESS", (status, worker.tail())
     assert ("PROGRESS", "train") in seen, seen  # update_state progress reached the client
     assert "PROGRESS" in flower_seen, flower_seen  # ... and Flower too, through the task-progress events
-    assert flower_task(flower, f"{job_id}.writeback")["state"] == "SUCCESS"
+    assert flower_final_state(flower, f"{job_id}.writeback") == "SUCCESS"
     assert [s["state"] for s in status["steps"]] == ["SUCCESS"] * 5
     # Every shard ran as its own task, and write-back merged them.
     assert status["num_shards"] == 3
