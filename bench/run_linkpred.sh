@@ -44,6 +44,9 @@ for d in $datasets; do
 done
 shopt -s nullglob
 inductive=(bench/results/inductive-*.json)
-.venv/bin/kgp bench table bench/results/linkpred-*.json ${inductive[@]/#/--inductive } \
+reports=(bench/results/linkpred-{codex-s,wn18rr,amazon-*}.json)  # not linkpred-default-*: run_yield.sh's
+yields=()
+[ -f bench/results/yield.json ] && yields=(--yield bench/results/yield.json)
+.venv/bin/kgp bench table "${reports[@]}" ${inductive[@]/#/--inductive } "${yields[@]}" \
   --out bench/results/linkpred.md --json-out bench/results/linkpred.json > /dev/null
 .venv/bin/kgp db stop

@@ -29,9 +29,10 @@ from torch import Tensor
 from kgplatform.errors import InputError, SchemaError
 from kgplatform.graph.names import rel_type_from_text
 from kgplatform.ingest.tsv import read_triple_lines
-from kgplatform.learn.calibrate import expected_calibration_error, validation_candidates
+from kgplatform.learn.calibrate import expected_calibration_error, held_out_candidates
 from kgplatform.learn.candidates import heads_with_edge
 from kgplatform.learn.per_relation import group_ids, group_name
+from kgplatform.pipeline.stages import evidence_context, known_rows
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 NEGATIVE_FILES = {"valid": "negatives_valid.tsv", "test": "negatives_test.tsv"}
@@ -232,21 +233,21 @@ def calibration_on_candidates(calibration, scores, labels, groups, rel_names: li
 
 # ---- glue for the bench: model + snapshot in, report out --------------------------------------------------------
 
-def candidates_on_test(model, z: Tensor, snapshot: Snapshot, *, k: int, type_constrained: bool = True):
-    """(scores, labels, groups) of the top-k candidate tails of every distinct test (head, rel).
+def candidates_on_test(model, z: Tensor, snapshot: Snapshot, calibration, *, k: int, type_constrained: bool = True):
+    """(values, labels, groups) of the top-k candidate tails of every distinct test (head, rel).
 
     Train and valid edges are blocked (known by then), positives are test edges, z comes from train edges as for
-    the validation candidates the calibration was fitted on. The group's 'head has one' counts train and valid
-    edges: the edges known when these candidates would be proposed.
+    the validation candidates the calibration was fitted on (the symmetric protocol of
+    learn/calibrate.held_out_candidates). values are what the calibration reads (RelationCalibration.values:
+    the raw score, or the combined evidence with train and valid edges known). The group's 'head has one' counts
+    train and valid edges: the edges known when these candidates would be proposed.
     """
     known = (SPLIT_TRAIN, SPLIT_VALID)
-    scores, labels, relations, heads = validation_candidates(
-        model, z, snapshot, k=k, split=SPLIT_TEST, known_splits=known, with_relations=True,
-        type_constrained=type_constrained)
-    rows = snapshot.triples()
-    known_rows = rows[torch.isin(snapshot.edge_split, torch.tensor(known))]
-    has_edge = heads_with_edge(known_rows, snapshot.num_nodes, snapshot.num_relations)
-    return scores, labels, group_ids(relations, has_edge[relations, heads])
+    cands, labels = held_out_candidates(model, z, snapshot, k=k, split=SPLIT_TEST, known_splits=known,
+                                        type_constrained=type_constrained)
+    context = evidence_context(model, snapshot) if calibration.combiner is not None else None
+    has_edge = heads_with_edge(known_rows(snapshot, known), snapshot.num_nodes, snapshot.num_relations)
+    return calibration.values(cands, context), labels, group_ids(cands.rels, has_edge[cands.rels, cands.heads])
 
 
 def classification_report(model, z: Tensor, snapshot: Snapshot, folder: Path,
@@ -271,8 +272,9 @@ def classification_report(model, z: Tensor, snapshot: Snapshot, folder: Path,
 
 def calibration_test_report(model, z: Tensor, snapshot: Snapshot, calibration, *, k: int,
                             type_constrained: bool = True) -> dict:
-    scores, labels, groups = candidates_on_test(model, z, snapshot, k=k, type_constrained=type_constrained)
-    report = calibration_on_candidates(calibration, scores, labels, groups, snapshot.rel_names)
+    values, labels, groups = candidates_on_test(model, z, snapshot, calibration, k=k,
+                                                type_constrained=type_constrained)
+    report = calibration_on_candidates(calibration, values, labels, groups, snapshot.rel_names)
     report["protocol"] = (f"top-{k} candidate tails of each test (head, relation), train and valid edges blocked, "
                           "label 1 if a test edge; probabilities and thresholds fitted on the same kind of "
                           "candidates on validation (pipeline.calibrate); ECE over 10 equal-width bins")

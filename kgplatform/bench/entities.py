@@ -146,7 +146,8 @@ def model_selection(model, z, known_view: Snapshot, calibration, rel_type: str, 
 def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, progress: ProgressFn | None = None,
                  train: bool = True) -> dict:
     cfg = TrainConfig(time_budget_s=time_budget)
-    pcfg = PipelineConfig(train=cfg)
+    # the model's raw score against text: this bench compares the two signals, so they are not combined
+    pcfg = PipelineConfig(train=cfg, combine_evidence=False, calibration="isotonic", precision_confidence=0.75)
     store = open_store(settings, graph=graph_name_for(data))
     clock = StageClock()
     ingest_path(store, data, batch_size=settings.write_batch_size, progress=progress)
@@ -210,7 +211,7 @@ def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, 
         calibration, cal_report, _ = calibrate(model, snapshot, pcfg)
         with torch.no_grad():
             z = model.encode(*train_edges(snapshot))
-        scores, labels, groups = candidates_on_test(model, z, snapshot, k=pcfg.top_k,
+        scores, labels, groups = candidates_on_test(model, z, snapshot, calibration, k=pcfg.top_k,
                                                     type_constrained=cfg.type_constrained)
         keep = np.zeros(len(scores), dtype=bool)
         for g in np.unique(groups).tolist():

@@ -27,7 +27,10 @@ def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSO
                 out_file: Optional[Path] = typer.Option(None, "--out", help="write the markdown here"),
                 json_file: Optional[Path] = typer.Option(None, "--json-out", help="write all reports as one JSON"),
                 inductive: list[Path] = typer.Option([], "--inductive", exists=True,
-                                                     help="JSON files of `kgp bench inductive`, as a section")):
+                                                     help="JSON files of `kgp bench inductive`, as a section"),
+                yield_file: Optional[Path] = typer.Option(None, "--yield", exists=True, dir_okay=False,
+                                                          help="bench/results/yield.json (`kgp bench yield`), as a "
+                                                          "section")):
     """Render benchmark JSON results as one markdown table (baselines and published numbers beside ours)."""
     from kgplatform.bench.inductive import render_inductive_markdown
     from kgplatform.bench.linkpred import render_markdown
@@ -37,10 +40,44 @@ def bench_table(results: list[Path] = typer.Argument(..., exists=True, help="JSO
     text = render_markdown(reports)
     if inductive_reports:
         text += "\n" + render_inductive_markdown(inductive_reports)
+    if yield_file:
+        from kgplatform.bench.yields import render_yield_markdown
+
+        text += "\n" + render_yield_markdown(json.loads(yield_file.read_text()))
     if out_file:
         out_file.write_text(text)
     if json_file:
         json_file.write_text(json.dumps({"linkpred": reports, "inductive": inductive_reports}, indent=2) + "\n")
+    sys.stdout.write(text)
+
+
+@bench_app.command("yield")
+def bench_yield(results: list[Path] = typer.Argument(..., exists=True,
+                                                    help="JSON files of `kgp bench linkpred` run with the defaults"),
+                before_dir: Path = typer.Option(Path("bench/results"), "--before", exists=True, file_okay=False,
+                                                help="folder of the earlier linkpred-<dataset>.json reports"),
+                json_file: Path = typer.Option(Path("bench/results/yield.json"), "--json-out"),
+                out_file: Optional[Path] = typer.Option(None, "--out", help="also write the markdown here")):
+    """Correct edges written at the target precision by the default configuration, beside the earlier figures.
+
+    An existing --json-out keeps its 'before' figures (they are the state before this work, frozen once)."""
+    from kgplatform.bench.yields import render_yield_markdown, yield_table
+
+    reports = [json.loads(p.read_text()) for p in results]
+    frozen = json.loads(json_file.read_text()) if json_file.is_file() else {}
+    before = {}
+    for report in reports:
+        dataset = report["dataset"]
+        path = before_dir / f"linkpred-{dataset}.json"
+        before[dataset] = json.loads(path.read_text()) if path.is_file() else None
+    table = yield_table(reports, {k: v for k, v in before.items() if v is not None})
+    for dataset, row in table.items():
+        if "before" in frozen.get(dataset, {}):
+            row["before"] = frozen[dataset]["before"]
+    json_file.write_text(json.dumps(table, indent=2) + "\n")
+    text = render_yield_markdown(table)
+    if out_file:
+        out_file.write_text(text)
     sys.stdout.write(text)
 
 

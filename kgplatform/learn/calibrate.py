@@ -12,6 +12,7 @@ from torch import Tensor
 
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
+from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 
@@ -30,25 +31,47 @@ def validation_candidates(
 ) -> tuple[np.ndarray, ...]:
     """(scores, labels) of the top-k candidate tails of every distinct (head, rel) in ``split``.
 
+    held_out_candidates with the same arguments, as plain arrays. with_relations: also return the relation id
+    and head of each candidate (for per-relation calibration).
+    """
+    cands, labels = held_out_candidates(model, z, snapshot, k=k, split=split, type_constrained=type_constrained,
+                                        chunk_size=chunk_size, queries=queries, known_splits=known_splits)
+    out = (cands.scores, labels)
+    return (*out, cands.rels, cands.heads) if with_relations else out
+
+
+@torch.no_grad()
+def held_out_candidates(
+    model: LinkPredictor,
+    z: Tensor,
+    snapshot: Snapshot,
+    k: int = 10,
+    split: int = SPLIT_VALID,
+    type_constrained: bool = True,
+    chunk_size: int = 1024,
+    queries: Tensor | None = None,
+    known_splits: tuple[int, ...] = (SPLIT_TRAIN,),
+) -> tuple[QueryCandidates, np.ndarray]:
+    """(candidates with their query context, labels) of the top-k tails of every distinct (head, rel) in ``split``.
+
     Mimics write time with only the edges of ``known_splits`` known (default train): candidates are type-valid
     tails (ranges seen in the known splits) that are not known edges of (head, rel), not the head, and not
-    already predicted (snapshot.excluded). Label 1 if the triple is an edge outside the known splits (for the
-    default: valid or test), else 0. z should come from train edges only.
-    For held-out test data: split=SPLIT_TEST, known_splits=(SPLIT_TRAIN, SPLIT_VALID) blocks train and valid
-    edges, and the positives are then the test edges (every edge has a split after prepare_splits).
-    with_relations: also return the relation id and head of each candidate (for per-relation calibration).
-    queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``. Passing every
-    head of each relation's domain calibrates for write time, where most heads have nothing missing.
+    already predicted (snapshot.excluded). Label 1 if the triple is an edge outside the known splits.
+    z should come from train edges only.
+    Symmetric held-out protocol: for calibration, split=SPLIT_VALID with known_splits=(SPLIT_TRAIN, SPLIT_TEST);
+    for the test check, split=SPLIT_TEST with known_splits=(SPLIT_TRAIN, SPLIT_VALID). Each then has exactly one
+    split's edges to find, so what validation says of a threshold carries over to test.
+    queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``.
     """
-    R = snapshot.num_relations
     rows = snapshot.triples()
     is_known = torch.isin(snapshot.edge_split, torch.tensor(list(known_splits), dtype=torch.long))
-    blocked = KnownTails(torch.cat([rows[is_known], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes, R)
-    held_out = KnownTails(rows[~is_known], snapshot.num_nodes, R)
+    blocked = KnownTails(torch.cat([rows[is_known], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes,
+                         snapshot.num_relations)
+    held_out = KnownTails(rows[~is_known], snapshot.num_nodes, snapshot.num_relations)
     allowed = relation_ranges(snapshot, splits=known_splits) if type_constrained else None
     if queries is None:
         queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
-    scores, labels, relations, heads = [], [], [], []
+    parts: list[tuple[Tensor, ...]] = []
     for chunk in queries.split(chunk_size):
         h, r = chunk.unbind(1)
         s = model.score_tails(z, h, r)
@@ -56,18 +79,21 @@ def validation_candidates(
         invalid[torch.arange(len(h)), h] = True
         if allowed is not None:
             invalid |= ~allowed[r]
-        top_s, top_t = s.masked_fill(invalid, float("-inf")).topk(min(k, s.size(1)), dim=1)
+        masked = s.masked_fill(invalid, float("-inf"))
+        top_s, top_t = masked.topk(min(k, s.size(1)), dim=1)
+        log_softmax, gap, rank = query_context(top_s, masked)
         keep = torch.isfinite(top_s)
         hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
-        scores.append(top_s[keep])
-        labels.append(held_out.contains(hh, rr, top_t[keep]))
-        relations.append(rr)
-        heads.append(hh)
-    if not scores:
-        empty = (np.empty(0), np.empty(0, dtype=np.int64))
-        return (*empty, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)) if with_relations else empty
-    out = (torch.cat(scores).double().numpy(), torch.cat(labels).long().numpy())
-    return (*out, torch.cat(relations).numpy(), torch.cat(heads).numpy()) if with_relations else out
+        parts.append((hh, rr, top_t[keep], top_s[keep], log_softmax[keep], gap[keep], rank[keep],
+                      held_out.contains(hh, rr, top_t[keep])))
+    if not parts:
+        empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
+        return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f), empty_i
+    cols = [torch.cat(c) for c in zip(*parts)]
+    cands = QueryCandidates(cols[0].numpy(), cols[1].numpy(), cols[2].numpy(), cols[3].double().numpy(),
+                            cols[4].double().numpy(), cols[5].double().numpy(), cols[6].numpy(),
+                            reverse_scores(model, z, cols[0], cols[1], cols[2], snapshot.num_relations))
+    return cands, cols[7].long().numpy()
 
 
 class Calibrator:

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
+from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
 from kgplatform.snapshot import Snapshot
 
 
@@ -32,6 +33,23 @@ def top_candidates(
     Returns flat (heads, tails, scores), grouped by head in input order, best first; a head with fewer than k
     valid candidates contributes fewer rows.
     """
+    cands = query_candidates(model, z, snapshot, rel, heads, k, exclude, chunk_size, type_constrained)
+    return torch.from_numpy(cands.heads), torch.from_numpy(cands.tails), torch.from_numpy(cands.scores).float()
+
+
+@torch.no_grad()
+def query_candidates(
+    model: LinkPredictor,
+    z: Tensor,
+    snapshot: Snapshot,
+    rel: int,
+    heads: Tensor,
+    k: int,
+    exclude: Tensor | None = None,
+    chunk_size: int = 1024,
+    type_constrained: bool = True,
+) -> QueryCandidates:
+    """top_candidates' rows with their query context (learn/selector.py: log-softmax, gap to best, rank)."""
     R = snapshot.num_relations
     if not 0 <= rel < R:
         raise ValueError(f"top_candidates: relation id {rel} is outside 0..{R - 1} ({R} relations in snapshot)")
@@ -43,7 +61,7 @@ def top_candidates(
     allowed = relation_ranges(snapshot, splits=None)[rel] if type_constrained else None
 
     heads = torch.as_tensor(heads, dtype=torch.long).flatten()
-    out_h, out_t, out_s = [], [], []
+    parts: list[tuple[Tensor, ...]] = []
     for chunk in heads.split(chunk_size):
         rels = torch.full_like(chunk, rel)
         scores = model.score_tails(z, chunk, rels)
@@ -53,14 +71,17 @@ def top_candidates(
             invalid |= ~allowed
         scores = scores.masked_fill(invalid, float("-inf"))
         top_s, top_t = scores.topk(min(k, scores.size(1)), dim=1)
+        log_softmax, gap, rank = query_context(top_s, scores)
         keep = torch.isfinite(top_s)
-        out_h.append(chunk.unsqueeze(1).expand_as(top_t)[keep])
-        out_t.append(top_t[keep])
-        out_s.append(top_s[keep])
-    if not out_h:
-        empty = torch.empty(0, dtype=torch.long)
-        return empty, empty, torch.empty(0)
-    return torch.cat(out_h), torch.cat(out_t), torch.cat(out_s)
+        parts.append((chunk.unsqueeze(1).expand_as(top_t)[keep], top_t[keep], top_s[keep], log_softmax[keep],
+                      gap[keep], rank[keep]))
+    if not parts:
+        empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
+        return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
+    h, t, s, ls, gap, rank = (torch.cat(c) for c in zip(*parts))
+    r = torch.full_like(h, rel)
+    return QueryCandidates(h.numpy(), r.numpy(), t.numpy(), s.double().numpy(), ls.double().numpy(),
+                           gap.double().numpy(), rank.numpy(), reverse_scores(model, z, h, r, t, R))
 
 
 def heads_with_edge(triples: torch.Tensor, num_nodes: int, num_relations: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kgplatform.learn.calibrate import Calibrator, expected_calibration_error, threshold_for_precision
+from kgplatform.learn.selector import Combiner, FeatureContext, QueryCandidates, candidate_features
 
 MIN_CANDIDATES = 50
 MIN_POSITIVES = 5
@@ -24,6 +25,16 @@ MIN_POSITIVES = 5
 class RelationCalibration:
     fallback: Calibrator  # probabilities only, for groups without their own evidence; never a threshold
     per_group: dict[int, tuple[Calibrator, float | None]] = field(default_factory=dict)
+    # what the calibrators read: the raw score (None), or the combined evidence's logit (learn/selector.py)
+    combiner: Combiner | None = None
+
+    def values(self, cands: QueryCandidates, context: FeatureContext | None) -> np.ndarray:
+        """The value each candidate's calibrator reads: its raw score, or the combiner's logit of its features."""
+        if self.combiner is None:
+            return cands.scores
+        if context is None:
+            raise ValueError("this calibration combines evidence: it needs the candidates' feature context")
+        return self.combiner.logit(candidate_features(cands, context), cands.rels)
 
     def predict(self, group: int, scores) -> np.ndarray:
         calibrator, _ = self.per_group.get(group, (self.fallback, None))
@@ -36,15 +47,18 @@ class RelationCalibration:
     def to_dict(self, rel_names: list[str]) -> dict:
         return {"fallback": self.fallback.to_dict(),
                 "per_group": {group_name(g, rel_names): {"calibrator": c.to_dict(), "threshold": t}
-                              for g, (c, t) in sorted(self.per_group.items())}}
+                              for g, (c, t) in sorted(self.per_group.items())},
+                "combiner": self.combiner.to_dict(rel_names) if self.combiner is not None else None}
 
     @classmethod
     def from_dict(cls, d: dict, rel_names: list[str]) -> "RelationCalibration":
         """The inverse of to_dict for the same relation names: it predicts and thresholds exactly as saved."""
+        combiner = d.get("combiner")
         return cls(Calibrator.from_dict(d["fallback"]),
                    {group_id(name, rel_names): (Calibrator.from_dict(g["calibrator"]),
                                                 None if g["threshold"] is None else float(g["threshold"]))
-                    for name, g in d["per_group"].items()})
+                    for name, g in d["per_group"].items()},
+                   Combiner.from_dict(combiner, rel_names) if combiner is not None else None)
 
 
 def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:

@@ -114,8 +114,9 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     out.save_points(points)  # per-candidate probabilities and labels, for the run report
     text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
-    out.write_json(RunDir.CALIBRATION, {**calibration, **calibration_model.to_dict(snapshot.rel_names),
-                                        "text_links": text_report})
+    fitted = calibration_model.to_dict(snapshot.rel_names)
+    fitted.pop("combiner")  # the trees are in calibrators.json; the report keeps what a reader looks at
+    out.write_json(RunDir.CALIBRATION, {**calibration, **fitted, "text_links": text_report})
     out.save_calibrators(calibration_model, text_model, snapshot.rel_names)
     out.save_tensor(RunDir.NODE_STATES, node_states(result.model, snapshot))
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,

@@ -172,6 +172,9 @@ class ScoreTable:
     def score_tails(self, z, heads, rels):
         return self.per_tail.expand(len(heads), -1).clone()
 
+    def score_triples(self, z, heads, rels, tails):
+        return self.per_tail[tails]
+
 
 def test_test_candidates_block_train_and_valid_and_label_test_edges():
     # one relation, all 6 nodes one type; head 0 has a train, a valid and a test edge; head 1 a test edge only

@@ -45,6 +45,11 @@ class FixedScores(torch.nn.Module):
             return torch.rand(len(heads), self.n, generator=self.gen)
         return self.scores.expand(len(heads), -1).clone()
 
+    def score_triples(self, z, heads, rels, tails):
+        if self.scores is None:
+            return torch.rand(len(heads), generator=self.gen)
+        return self.scores[tails]
+
 
 # Few epochs of small batches learn enough on giftcards; the budget is only a safety net on a loaded machine.
 FAST = dict(encoder="compgcn", dim=64, epochs=4, eval_every=2, patience=10, time_budget_s=120, batch_size=512, lr=0.02)

@@ -236,6 +236,9 @@ class FixedScores(torch.nn.Module):
     def score_tails(self, z, heads, rels, tails=None):
         return self.scores.expand(len(heads), -1).clone()
 
+    def score_triples(self, z, heads, rels, tails):
+        return self.scores[tails]
+
 
 def test_rejected_edges_are_exported_as_negatives_and_never_proposed_again(graph, tmp_path):
     plain = export_snapshot(graph)
