@@ -31,7 +31,7 @@ from kgplatform.graph.names import rel_type_from_text
 from kgplatform.ingest.tsv import read_triple_lines
 from kgplatform.learn.calibrate import expected_calibration_error, held_out_candidates
 from kgplatform.learn.candidates import heads_with_edge
-from kgplatform.learn.per_relation import group_ids, group_name
+from kgplatform.learn.per_relation import group_ids, group_name, relation_of
 from kgplatform.pipeline.stages import evidence_context, known_rows
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
@@ -220,7 +220,7 @@ def calibration_on_candidates(calibration, scores, labels, groups, rel_names: li
         threshold = calibration.threshold(group)
         if threshold is not None:
             selected[m] = probs[m] >= threshold
-    rel = g // 2
+    rel = relation_of(g)
     out = _selection_stats(probs, y, selected)
     out["per_relation"] = {rel_names[r]: _selection_stats(probs[rel == r], y[rel == r], selected[rel == r])
                            for r in np.unique(rel).tolist()}

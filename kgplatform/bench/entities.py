@@ -43,7 +43,7 @@ from kgplatform.learn.calibrate import threshold_for_precision
 from kgplatform.learn.candidates import heads_with_edge, top_candidates
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.index import train_edges
-from kgplatform.learn.per_relation import group_ids
+from kgplatform.learn.per_relation import group_ids, relation_of
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.stages import calibrate, featurize, train_and_evaluate
 from kgplatform.progress import ProgressFn, StageClock
@@ -222,7 +222,7 @@ def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, 
         known_view = known_snapshot(snapshot, SPLITS["test"][1])
         for rel_type in rels:
             rel = snapshot.rel_names.index(rel_type)
-            m = keep & (groups // 2 == rel)
+            m = keep & (relation_of(groups) == rel)
             truth = saved[rel_type]["truth"]
             per_rel[rel_type]["model"] = score(int(labels[m].sum()), int(m.sum()), len(truth))
             selected = model_selection(model, z, known_view, calibration, rel_type,

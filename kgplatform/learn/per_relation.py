@@ -61,16 +61,21 @@ class RelationCalibration:
                    Combiner.from_dict(combiner, rel_names) if combiner is not None else None)
 
 
-def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:
-    """(relation, head already has an edge of it) -> one integer group id."""
-    return np.asarray(relations, dtype=np.int64) * 2 + np.asarray(head_has_edge, dtype=np.int64)
-
-
 BUCKETS = ("head has none", "head has one")
 
 
+def group_ids(relations: np.ndarray, head_has_edge: np.ndarray) -> np.ndarray:
+    """(relation, head already has an edge of it) -> one integer group id."""
+    return np.asarray(relations, dtype=np.int64) * len(BUCKETS) + np.asarray(head_has_edge, dtype=np.int64)
+
+
+def relation_of(groups):
+    """The relation id of group id(s)."""
+    return groups // len(BUCKETS)
+
+
 def group_name(group: int, rel_names: list[str]) -> str:
-    return f"{rel_names[group // 2]}|{BUCKETS[group % 2]}"
+    return f"{rel_names[relation_of(group)]}|{BUCKETS[group % len(BUCKETS)]}"
 
 
 def group_id(name: str, rel_names: list[str]) -> int:
@@ -78,7 +83,7 @@ def group_id(name: str, rel_names: list[str]) -> int:
     rel_type, _, bucket = name.rpartition("|")
     if rel_type not in rel_names or bucket not in BUCKETS:
         raise ValueError(f"calibration group {name!r} does not match this snapshot's relations")
-    return rel_names.index(rel_type) * 2 + BUCKETS.index(bucket)
+    return rel_names.index(rel_type) * len(BUCKETS) + BUCKETS.index(bucket)
 
 
 def fit_relation_calibration(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str,

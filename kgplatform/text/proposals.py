@@ -133,7 +133,7 @@ def score_text_links(model, z: torch.Tensor, snapshot: Snapshot, text_calibratio
     out = []
     for rel_type in target_relations(snapshot, cfg):
         rel = snapshot.rel_names.index(rel_type)
-        if all(text_calibration.threshold(2 * rel + b) is None for b in (0, 1)):
+        if all(text_calibration.threshold(g) is None for g in group_ids(np.full(2, rel), np.arange(2))):
             continue  # no threshold for this relation: nothing to write, skip the matcher
         rel_heads = shard_heads(domain_heads(snapshot, rel), shard, num_shards)
         if heads is not None:

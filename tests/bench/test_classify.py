@@ -29,7 +29,7 @@ from kgplatform.learn.calibrate import (
     threshold_for_precision,
     validation_candidates,
 )
-from kgplatform.learn.per_relation import RelationCalibration
+from kgplatform.learn.per_relation import RelationCalibration, group_ids
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from tests.support.env import require_dataset
 
@@ -198,10 +198,11 @@ def test_test_candidates_block_train_and_valid_and_label_test_edges():
 
 def test_calibration_on_candidates_selects_by_group_threshold():
     identity = Calibrator().fit([0.0, 1.0], [0, 1])  # isotonic through (0, 0) and (1, 1): p = score
-    calibration = RelationCalibration(fallback=identity, per_group={0: (identity, 0.7), 2: (identity, None)})
+    b_none, b_one = group_ids(np.array([1, 1]), np.array([0, 1])).tolist()  # relation B's two head buckets
+    calibration = RelationCalibration(fallback=identity, per_group={0: (identity, 0.7), b_none: (identity, None)})
     scores = np.array([0.9, 0.8, 0.6, 0.2, 0.9, 0.1, 0.95])
     labels = np.array([1, 0, 1, 0, 1, 0, 1])
-    groups = np.array([0, 0, 0, 0, 2, 2, 3])  # group 2 has no threshold, group 3 is unknown (fallback, none)
+    groups = np.array([0, 0, 0, 0, b_none, b_none, b_one])  # b_none: no threshold; b_one: unknown (fallback)
     rep = calibration_on_candidates(calibration, scores, labels, groups, ["A", "B"])
     assert rep["selected"] == 2 and rep["selected_true"] == 1 and rep["selected_precision"] == 0.5
     assert rep["candidates"] == 7 and rep["positives"] == 4
