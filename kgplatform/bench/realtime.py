@@ -246,16 +246,18 @@ def render_realtime_markdown(report: dict) -> str:
              f"edges written; base model trained {report['base_run']['time_budget_s']:g} s without the "
              f"{report['held_out_products']} held-out products; load average "
              f"{report['machine']['load_avg_5min']:.1f} on {report['machine']['cpus']} CPUs.", "",
-             "| path | new products | p50 (s) | p95 (s) | max (s) | trials | edges written per trial |",
-             "|---|---|---|---|---|---|---|"]
+             "| path | new products | p50 (s) | p95 (s) | max (s) | trials | edges written per trial | "
+             "per new product |",
+             "|---|---|---|---|---|---|---|---|"]
     for path in ("direct", "queue"):
         for n, r in report[path].items():
             lines.append(f"| {path} | {n} | {r['p50_s']:.3f} | {r['p95_s']:.3f} | {r['max_s']:.3f} | {r['trials']} | "
-                         f"{r['edges_per_trial']} |")
+                         f"{r['edges_per_trial']} | {r['edges_per_trial'] / int(n):.2f} |")
     q = report.get("quality")
     if q:
+        per_product = q["written"] / q["products"] if q["products"] else 0.0
         lines += ["", f"Quality of the written edges of {q['products']} new products (text + one revealed edge) "
-                  "against their held-back true edges:", "",
+                  f"against their held-back true edges ({per_product:.2f} edges per product):", "",
                   "| relation | written | correct | held back | precision | recall |", "|---|---|---|---|---|---|"]
         rows = [(rel, r) for rel, r in q["per_relation"].items()] + [("all", q)]
         for rel, r in rows:
