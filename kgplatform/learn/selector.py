@@ -28,7 +28,7 @@ Pure numpy/scipy/scikit-learn: arrays in, arrays out, and JSON for the run direc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,8 +38,8 @@ from sklearn.model_selection import GroupKFold
 
 from kgplatform.learn.mentions import contains
 
-FEATURES = ("score", "reverse_score", "log_softmax", "gap_to_best", "log_rank", "head_degree", "tail_degree", "head_names_tail",
-            "tail_names_head", "common_neighbours", "neighbour_votes", "vote_share", "text_cosine")
+FEATURES = ("score", "reverse_score", "log_softmax", "gap_to_best", "log_rank", "head_degree", "tail_degree",
+            "head_names_tail", "tail_names_head", "common_neighbours", "neighbour_votes", "vote_share", "text_cosine")
 FOLDS = 5
 
 
