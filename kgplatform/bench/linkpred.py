@@ -13,6 +13,7 @@ from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import open_store
 from kgplatform.ingest.load import ingest_path
+from kgplatform.learn.budget import budget_check
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import train_edges
@@ -155,6 +156,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
         **({"classification": classification} if classification is not None else {}),
         "calibration_test": calibration_test,
         "stopped_reason": result.stopped_reason,
+        "budget": budget_check(result.history, result.stopped_reason, cfg.time_budget_s),
         "time_budget_s": time_budget, "timings_s": timings, "features": feature_stats,
         "machine": {"cpus": os.cpu_count(), "load_avg_5min": {"start": load_at_start, "end": os.getloadavg()[1]}},
         "config": cfg.model_dump(), "published": {k: {"mrr": v[0], "hits@10": v[1]}

@@ -21,6 +21,7 @@ from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.runs import fail_dead_runs, new_run_id, process_owner, record_run
 from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
+from kgplatform.learn.budget import budget_check
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.pipeline.config import PipelineConfig, model_name
 from kgplatform.pipeline.rundir import RunDir
@@ -204,6 +205,10 @@ def explain_step(out: RunDir, predictions: list[Prediction]) -> tuple[list[Predi
     return with_evidence(predictions, evidence_texts(predictions, explanations)), figures
 
 
+def cfg_budget(out: RunDir) -> float:
+    return out.load_config().train.time_budget_s
+
+
 def run_metrics(out: RunDir, num_shards: int) -> tuple[dict, dict]:
     """metrics.json and the KgpRun counts, from the steps' summaries."""
     export, features, train, writeback = (out.read_step(s) for s in ("export", "featurize", "train", "writeback"))
@@ -212,6 +217,7 @@ def run_metrics(out: RunDir, num_shards: int) -> tuple[dict, dict]:
                "score": round(sum(s["seconds"] for s in shards), 3), "writeback": writeback["seconds"]}
     metrics = {"test": train["test"], "best_valid_mrr": train["best_valid_mrr"], "best_epoch": train["best_epoch"],
                "stopped_reason": train["stopped_reason"], "calibration": train["calibration"],
+               "budget": budget_check(train["history"], train["stopped_reason"], cfg_budget(out)),
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
                "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations"),
                "text_links": train.get("text_links")}
