@@ -42,6 +42,7 @@ class BaseRun:
     states: Tensor  # node states over every base edge [N, d]
     calibration: object
     text_calibration: object | None = None
+    arrivals: object | None = None  # calibration for products added after training (pipeline/arrivals.py)
     index: dict[str, int] = field(default_factory=dict)
     triples: set[tuple[int, int, int]] = field(default_factory=set)
     text_matchers: dict = field(default_factory=dict)  # built on first use, kept with the warm model
@@ -182,7 +183,7 @@ def score(base: BaseRun, prepared: Prepared) -> list[Prediction]:
     if len(prepared.heads) == 0:
         return []
     selected, _ = score_candidates(prepared.model, prepared.states, prepared.snapshot, base.calibration, base.cfg,
-                                   heads=prepared.heads)
+                                   heads=prepared.heads, arrivals=base.arrivals)
     text_rows = []
     if base.text_calibration is not None:
         text_rows = score_text_links(prepared.model, prepared.states, prepared.snapshot, base.text_calibration,

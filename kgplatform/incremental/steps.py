@@ -60,7 +60,8 @@ def load_base_run(settings: Settings, row: dict) -> BaseRun:
         load_encoder(settings.embed_model)  # warm now, not on the first new product (load_encoder is cached)
     return BaseRun(run_id=row["run_id"], model_name=row["model"], created_at=int(row["created_at"]), cfg=cfg,
                    snapshot=snapshot, model=load_model(out, snapshot, cfg), states=out.load_tensor(RunDir.NODE_STATES),
-                   calibration=calibration, text_calibration=text_calibration)
+                   calibration=calibration, text_calibration=text_calibration,
+                   arrivals=out.load_arrivals(snapshot.rel_names))
 
 
 def latest_base_row(store: GraphStore, settings: Settings) -> dict | None:

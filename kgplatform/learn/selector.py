@@ -59,6 +59,9 @@ class QueryCandidates:
     def __len__(self) -> int:
         return len(self.heads)
 
+    def subset(self, mask: np.ndarray) -> "QueryCandidates":
+        return QueryCandidates(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
+
 
 def query_context(top_scores: torch.Tensor, masked_scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(log_softmax, gap_to_best, rank) of each top-k score [B, k] within its row of masked scores [B, N]."""

@@ -179,10 +179,17 @@ class RunDir:
         return Snapshot.load(self.path / self.SNAPSHOT)
 
     def save_calibrators(self, model: RelationCalibration, text: RelationCalibration | None,
-                         rel_names: list[str]) -> None:
-        """As JSON (never a pickle): the calibrators' own parameters, which predict exactly what they did."""
+                         rel_names: list[str], arrivals: RelationCalibration | None = None) -> None:
+        """As JSON (never a pickle): the calibrators' own parameters, which predict exactly what they did.
+        arrivals: the calibration of products added after training (pipeline/arrivals.py), if fitted."""
         self.write_json(self.CALIBRATORS, {"model": model.to_dict(rel_names),
-                                           "text": text.to_dict(rel_names) if text is not None else None})
+                                           "text": text.to_dict(rel_names) if text is not None else None,
+                                           "arrivals": arrivals.to_dict(rel_names) if arrivals is not None else None})
+
+    def load_arrivals(self, rel_names: list[str]) -> RelationCalibration | None:
+        """The new-product calibration, or None (not fitted, or a run written before it existed)."""
+        saved = (self.read_json(self.CALIBRATORS) or {}).get("arrivals")
+        return RelationCalibration.from_dict(saved, rel_names) if saved is not None else None
 
     def load_calibrators(self, rel_names: list[str]) -> tuple[RelationCalibration, RelationCalibration | None]:
         """(the model's calibration, the text proposals' or None), for the snapshot's relation names."""

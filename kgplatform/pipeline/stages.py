@@ -146,11 +146,13 @@ def node_states(model, snapshot: Snapshot) -> torch.Tensor:
 
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
                      shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
-                     progress: ProgressFn | None = None) -> tuple[list[Prediction], dict]:
+                     progress: ProgressFn | None = None, arrivals=None) -> tuple[list[Prediction], dict]:
     """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
 
     z comes from node_states. Shards split the candidate heads; select_predictions merges them. heads: only these
     nodes are scored as heads (the incremental job's changed nodes); default every node of a relation's domain.
+    arrivals: the calibration of simulated new products (pipeline/arrivals.py), for heads without a learned
+    embedding (added after training); None: they use ``calibration`` like every other head.
     Returns (selected, histogram): histogram summarizes every candidate's probability per calibration group
     ({group name: {relation, threshold, candidates, at_threshold, counts}}; see probability_histogram), so the
     run report can show how many edges each threshold would write.
@@ -158,7 +160,9 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
 
     targets = cfg.target_rel_types or snapshot.rel_names
     has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
-    context = evidence_context(model, snapshot) if calibration.combiner is not None else None
+    combined = calibration.combiner is not None or (arrivals is not None and arrivals.combiner is not None)
+    context = evidence_context(model, snapshot) if combined else None
+    is_new = ~model.has_embedding.numpy() if arrivals is not None else np.zeros(snapshot.num_nodes, dtype=bool)
     selected, histogram = [], {}
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
@@ -167,24 +171,28 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
             rel_heads = rel_heads[torch.isin(rel_heads, heads)]
         cands = query_candidates(model, z, snapshot, rel, rel_heads, k=cfg.top_k,
                                  type_constrained=cfg.train.type_constrained)
-        cand_heads, tails, scores = (torch.from_numpy(cands.heads), torch.from_numpy(cands.tails),
-                                     torch.from_numpy(cands.scores).float())
-        values = calibration.values(cands, context)
-        groups = group_ids(np.full(len(cand_heads), rel), has_edge[rel, cands.heads])
-        probs = np.zeros(len(cand_heads))
-        keep = np.zeros(len(cand_heads), dtype=bool)
-        for group in np.unique(groups).tolist():
-            m = groups == group
-            threshold = calibration.threshold(group)
-            probs[m] = calibration.predict(group, values[m])
-            if threshold is not None:  # None: this group cannot reach the target precision on validation
-                keep[m] = probs[m] >= threshold
-            histogram[group_name(group, snapshot.rel_names)] = {
-                "relation": rel_type, "threshold": threshold, "candidates": int(m.sum()),
-                "at_threshold": int(keep[m].sum()), "counts": probability_histogram(probs[m])}
-        keep_t = torch.from_numpy(keep)
-        for h, t, s, p in zip(cand_heads[keep_t].tolist(), tails[keep_t].tolist(), scores[keep_t].tolist(),
-                              probs[keep].tolist()):
+        probs = np.zeros(len(cands))
+        keep = np.zeros(len(cands), dtype=bool)
+        new_heads = is_new[cands.heads]
+        for label, which, mask in (("", calibration, ~new_heads), ("new product: ", arrivals, new_heads)):
+            if not mask.any():
+                continue
+            part = cands.subset(mask)
+            values = which.values(part, context)
+            groups = group_ids(np.full(len(part), rel), has_edge[rel, part.heads])
+            part_probs, part_keep = np.zeros(len(part)), np.zeros(len(part), dtype=bool)
+            for group in np.unique(groups).tolist():
+                m = groups == group
+                threshold = which.threshold(group)
+                part_probs[m] = which.predict(group, values[m])
+                if threshold is not None:  # None: this group cannot reach the target precision on validation
+                    part_keep[m] = part_probs[m] >= threshold
+                histogram[label + group_name(group, snapshot.rel_names)] = {
+                    "relation": rel_type, "threshold": threshold, "candidates": int(m.sum()),
+                    "at_threshold": int(part_keep[m].sum()), "counts": probability_histogram(part_probs[m])}
+            probs[mask], keep[mask] = part_probs, part_keep
+        for h, t, s, p in zip(cands.heads[keep].tolist(), cands.tails[keep].tolist(),
+                              cands.scores[keep].astype(np.float32).tolist(), probs[keep].tolist()):
             selected.append({"head": snapshot.node_ids[h], "rel_type": rel_type, "tail": snapshot.node_ids[t],
                              "score": s, "probability": p})
         if progress:

@@ -23,6 +23,7 @@ from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.learn.budget import budget_check
 from kgplatform.learn.model import LinkPredictor
+from kgplatform.pipeline.arrivals import calibrate_arrivals
 from kgplatform.pipeline.config import PipelineConfig, model_name
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.pipeline.stages import (
@@ -115,10 +116,12 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     out.save_points(points)  # per-candidate probabilities and labels, for the run report
     text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
+    arrivals, arrivals_report = calibrate_arrivals(result.model, snapshot, cfg)  # products added later
     fitted = calibration_model.to_dict(snapshot.rel_names)
     fitted.pop("combiner")  # the trees are in calibrators.json; the report keeps what a reader looks at
-    out.write_json(RunDir.CALIBRATION, {**calibration, **fitted, "text_links": text_report})
-    out.save_calibrators(calibration_model, text_model, snapshot.rel_names)
+    out.write_json(RunDir.CALIBRATION, {**calibration, **fitted, "text_links": text_report,
+                                        "arrivals": arrivals_report})
+    out.save_calibrators(calibration_model, text_model, snapshot.rel_names, arrivals)
     out.save_tensor(RunDir.NODE_STATES, node_states(result.model, snapshot))
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,

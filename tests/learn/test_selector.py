@@ -138,3 +138,27 @@ def test_validation_and_test_candidates_each_have_one_split_left_to_find():
     lse = np.log(np.exp([4.0, 2.0, 1.0]).sum())  # log-softmax over every allowed tail of the query
     assert np.allclose(valid.log_softmax, np.array([4.0, 2.0, 1.0]) - lse)
     assert valid.reverse_scores.tolist() == [6.0, 6.0, 6.0]  # the reciprocal query's score of head 0
+
+
+def test_simulated_arrivals_hide_every_edge_of_their_heads_but_one_revealed_train_edge():
+    from kgplatform.learn.config import TrainConfig
+    from kgplatform.learn.model import LinkPredictor
+    from kgplatform.learn.newheads import simulate_arrivals
+
+    # heads 0 and 1 have validation edges; node 4 has none (never simulated)
+    rows = torch.tensor([[0, 0, 2], [0, 0, 3], [0, 0, 5], [1, 0, 3], [1, 0, 2], [4, 0, 2], [5, 0, 0]])
+    split = torch.tensor([SPLIT_TRAIN, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TRAIN, SPLIT_TEST])
+    snap = Snapshot([f"n{i}" for i in range(6)], ["T"], torch.zeros(6, dtype=torch.long), [""] * 6, ["R"],
+                    rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
+    model = LinkPredictor(6, 1, TrainConfig(dim=8, use_text=False))
+    sim = simulate_arrivals(model, snap, seed=3)
+    assert sim.heads.tolist() == [0, 1]
+    assert not sim.model.has_embedding[[0, 1]].any() and sim.model.has_embedding[[2, 3, 4, 5]].all()
+    assert model.has_embedding.all()  # the trained model is not touched
+    known = sim.view.edge_split == SPLIT_TRAIN
+    for head in (0, 1):
+        own = (rows[:, 0] == head) & known
+        assert int(own.sum()) == 1 and int(split[own][0]) == SPLIT_TRAIN  # one revealed train edge
+    assert not known[6]  # 5 -> 0 touches a simulated head: hidden (to be found) as well
+    assert known[5]  # an edge between other nodes stays known
+    assert sim.feature_rows.tolist() == rows[known & (split == SPLIT_TRAIN)].tolist()
