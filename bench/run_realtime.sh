@@ -11,5 +11,7 @@ export KGP_HOME=${KGP_HOME:-.kgp-bench} KGP_FALKORDB_PORT=${KGP_BENCH_PORT:-6391
 d=${1:-amazon-magazine-2018}
 name=realtime
 [ "$d" = amazon-magazine-2018 ] || name="realtime-$d"  # realtime.json stays the magazine run
-.venv/bin/kgp bench realtime --data "../shared/datasets/$d" --time-budget "${KGP_BENCH_BUDGET:-120}" \
+before=()
+[ -f "bench/results/$name-before.json" ] && before=(--before "bench/results/$name-before.json")
+.venv/bin/kgp bench realtime --data "../shared/datasets/$d" --time-budget "${KGP_BENCH_BUDGET:-300}" "${before[@]}" \
   --out "bench/results/$name.json" --md "bench/results/$name.md"

@@ -263,6 +263,14 @@ def render_realtime_markdown(report: dict) -> str:
         for rel, r in rows:
             lines.append(f"| {rel} | {r['written']} | {r['correct']} | {r['held_back']} | {_fmt(r['precision'])} | "
                          f"{_fmt(r['recall'])} |")
+        earlier = (report.get("before") or {}).get("quality")
+        if earlier:
+            lines += ["", "Before and now, the same protocol (before: the committed run this one replaced, base "
+                      f"model trained {report['before']['base_run']['time_budget_s']:g} s):", "",
+                      "| run | written | per new product | correct | precision | recall |", "|---|---|---|---|---|---|"]
+            for label, r in (("before", earlier), ("now", q)):
+                lines.append(f"| {label} | {r['written']} | {r['written'] / max(r['products'], 1):.2f} | "
+                             f"{r['correct']} | {_fmt(r['precision'])} | {_fmt(r['recall'])} |")
         lines += ["", "Ranking of the held-back tails among all type-valid candidates (filtered):", "",
                   "| relation | queries | MRR | Hits@1 | Hits@10 |", "|---|---|---|---|---|"]
         for rel, r in q.get("ranking", {}).items():

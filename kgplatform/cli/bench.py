@@ -185,8 +185,12 @@ def bench_entities(data: Path = typer.Option(..., exists=True, help="dataset fol
 @bench_app.command("realtime")
 def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
                    held_out: int = typer.Option(100, min=1, help="products kept out of the base graph"),
-                   time_budget: float = typer.Option(120.0, help="training budget of the base run, seconds"),
+                   time_budget: float = typer.Option(300.0, help="training budget of the base run, seconds (the "
+                                                     "pipeline's default)"),
                    no_queue: bool = typer.Option(False, "--no-queue", help="direct path only (no Celery worker)"),
+                   before: Optional[Path] = typer.Option(None, "--before", exists=True, dir_okay=False,
+                                                         help="an earlier report of this bench, compared in the "
+                                                         "markdown"),
                    out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                    md_file: Optional[Path] = typer.Option(None, "--md", help="also write the markdown table here"),
                    as_json: AsJson = False):
@@ -196,6 +200,8 @@ def bench_realtime(data: Path = typer.Option(..., exists=True, help="dataset fol
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_realtime(settings(), data, held_out=held_out, time_budget=time_budget, queue=not no_queue,
                               progress=progress)
+    if before is not None:
+        report["before"] = {k: v for k, v in json.loads(before.read_text()).items() if k != "before"}
     text = render_realtime_markdown(report)
     write_report(out_file, report)
     if md_file:
