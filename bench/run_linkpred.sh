@@ -44,7 +44,7 @@ for d in $datasets; do
 done
 shopt -s nullglob
 inductive=(bench/results/inductive-*.json)
-reports=(bench/results/linkpred-{codex-s,wn18rr,amazon-*}.json)  # not linkpred-default-*: run_yield.sh's
+reports=(bench/results/linkpred-{amazon-*,codex-s,wn18rr}.json)  # not linkpred-default-*: run_yield.sh's
 yields=()
 [ -f bench/results/yield.json ] && yields=(--yield bench/results/yield.json)
 .venv/bin/kgp bench table "${reports[@]}" ${inductive[@]/#/--inductive } "${yields[@]}" \

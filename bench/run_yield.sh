@@ -16,7 +16,7 @@ done
 shopt -s nullglob
 .venv/bin/kgp bench yield bench/results/linkpred-default-*.json --out bench/results/yield.md > /dev/null
 inductive=(bench/results/inductive-*.json)
-reports=(bench/results/linkpred-{codex-s,wn18rr,amazon-*}.json)
+reports=(bench/results/linkpred-{amazon-*,codex-s,wn18rr}.json)
 .venv/bin/kgp bench table "${reports[@]}" ${inductive[@]/#/--inductive } --yield bench/results/yield.json \
   --out bench/results/linkpred.md > /dev/null
 .venv/bin/kgp db stop
