@@ -32,6 +32,7 @@ from kgplatform.learn.calibrate import (
 from kgplatform.learn.per_relation import RelationCalibration, group_ids
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from tests.support.env import require_dataset
+from tests.support.snapshots import ScoreTable
 
 
 def brute_force_accuracy(scores, labels) -> float:
@@ -162,19 +163,6 @@ def test_read_negatives_missing_file_is_an_input_error(tmp_path):
 
 
 # ---- candidates on the test split ---------------------------------------------------------------------------
-
-class ScoreTable:
-    """score_tails from a fixed [N] score per tail, whatever the head and relation."""
-
-    def __init__(self, per_tail: torch.Tensor):
-        self.per_tail = per_tail
-
-    def score_tails(self, z, heads, rels):
-        return self.per_tail.expand(len(heads), -1).clone()
-
-    def score_triples(self, z, heads, rels, tails):
-        return self.per_tail[tails]
-
 
 def test_test_candidates_block_train_and_valid_and_label_test_edges():
     # one relation, all 6 nodes one type; head 0 has a train, a valid and a test edge; head 1 a test edge only

@@ -20,6 +20,7 @@ from kgplatform.learn.selector import (
     fit_combiner,
 )
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from tests.support.snapshots import ScoreTable
 
 COL = {name: i for i, name in enumerate(FEATURES)}
 
@@ -110,24 +111,13 @@ def test_graph_and_text_features_read_the_known_edges():
     assert f[1, COL["log_rank"]] == pytest.approx(np.log1p(3))
 
 
-class PerTail:
-    def __init__(self, per_tail: torch.Tensor):
-        self.per_tail = per_tail
-
-    def score_tails(self, z, heads, rels):
-        return self.per_tail.expand(len(heads), -1).clone()
-
-    def score_triples(self, z, heads, rels, tails):
-        return self.per_tail[tails]
-
-
 def test_validation_and_test_candidates_each_have_one_split_left_to_find():
     # head 0: a train, a valid and a test edge
     rows = torch.tensor([[0, 0, 1], [0, 0, 2], [0, 0, 3], [5, 0, 4]])
     split = torch.tensor([SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST, SPLIT_TRAIN])
     snap = Snapshot([f"n{i}" for i in range(6)], ["T"], torch.zeros(6, dtype=torch.long), [""] * 6, ["R"],
                     rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
-    model = PerTail(torch.tensor([6.0, 5.0, 4.0, 3.0, 2.0, 1.0]))
+    model = ScoreTable(torch.tensor([6.0, 5.0, 4.0, 3.0, 2.0, 1.0]))
     valid, valid_labels = held_out_candidates(model, None, snap, k=3, known_splits=(SPLIT_TRAIN, SPLIT_TEST),
                                               type_constrained=False)
     test, test_labels = held_out_candidates(model, None, snap, k=3, split=SPLIT_TEST,

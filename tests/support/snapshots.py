@@ -55,3 +55,16 @@ def random_member(snap, cfg, text_x, seed: int) -> LinkPredictor:
         for p in model.parameters():
             p.add_(torch.randn_like(p))
     return model.eval()
+
+
+class ScoreTable:
+    """A model stub: score_tails from a fixed [N] score per tail, whatever the head and relation."""
+
+    def __init__(self, per_tail: torch.Tensor):
+        self.per_tail = per_tail
+
+    def score_tails(self, z, heads, rels):
+        return self.per_tail.expand(len(heads), -1).clone()
+
+    def score_triples(self, z, heads, rels, tails):
+        return self.per_tail[tails]
