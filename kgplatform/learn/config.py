@@ -22,6 +22,11 @@ class TrainConfig(BaseModel):
     num_layers: int = Field(1, ge=0, description="message-passing layers (0 = no GNN, a pure KGE/text model)")
     encoder: Literal["compgcn", "rgcn", "none"] = "compgcn"
     decoder: Literal["distmult", "complex", "rotate"] = "complex"
+    message_passing: Literal["sparse", "per_edge"] = Field(
+        "sparse",
+        description="how CompGCN layers sum messages: one sparse product over (target, type) pairs, or the per-edge "
+        "gather and scatter it replaced (same values; kept as bench/run_train_step.py's baseline)",
+    )
     num_bases: int = Field(8, ge=1, description="basis count of RGCNConv (encoder='rgcn' only)")
     use_text: bool = True
     use_mentions: bool = Field(

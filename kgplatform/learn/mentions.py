@@ -17,6 +17,7 @@ Pairs are stored as a [2, M] tensor sorted by (i, j), so they stay valid when no
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -26,32 +27,66 @@ from kgplatform.textnorm import MAX_TEXT_CHARS, name_entry, name_of, normalize
 MAX_NAME_WORDS = 8  # longer names are not looked for (WN18RR's longest has 8 words; a product title is no name)
 
 
+@dataclass(frozen=True)
+class NameIndex:
+    """Which nodes each findable name belongs to, and every node's own normalised name."""
+
+    nodes_named: dict[str, list[int]]
+    own_name: list[str]
+    longest: int  # words in the longest findable name
+
+    @classmethod
+    def of(cls, node_text: list[str], max_chars: int = MAX_TEXT_CHARS) -> "NameIndex":
+        nodes_named: dict[str, list[int]] = defaultdict(list)
+        own_name: list[str] = []
+        for i, text in enumerate(node_text):
+            norm, rejected = name_entry(name_of(text[:max_chars]))
+            own_name.append(norm)
+            if rejected is None and len(norm.split()) <= MAX_NAME_WORDS:
+                nodes_named[norm].append(i)
+        return cls(dict(nodes_named), own_name, max((len(n.split()) for n in nodes_named), default=0))
+
+    def named_in(self, i: int, text: str, max_chars: int = MAX_TEXT_CHARS) -> list[int]:
+        """Sorted ids of the nodes whose name occurs in ``text`` (node i's), other than i and its homonyms."""
+        words = normalize(text[:max_chars]).split()
+        found: set[int] = set()
+        for start in range(len(words)):
+            for end in range(start + 1, min(start + self.longest, len(words)) + 1):
+                found.update(self.nodes_named.get(" ".join(words[start:end]), ()))
+        return sorted(j for j in found if j != i and self.own_name[j] != self.own_name[i])
+
+
+def pairs_from(index: NameIndex, texts: dict[int, str], max_chars: int = MAX_TEXT_CHARS) -> Tensor:
+    """int64 [2, M] of (i, j) for the given texts of nodes i (sorted by i then j)."""
+    heads: list[int] = []
+    tails: list[int] = []
+    for i in sorted(texts):
+        named = index.named_in(i, texts[i], max_chars)
+        heads.extend([i] * len(named))
+        tails.extend(named)
+    return torch.tensor([heads, tails], dtype=torch.long).reshape(2, -1)
+
+
 def mention_pairs(node_text: list[str], max_chars: int = MAX_TEXT_CHARS) -> Tensor:
     """int64 [2, M]: every (i, j) with node j's name in node i's text, sorted by i then j, no duplicates.
 
     Texts longer than ``max_chars`` are searched on their first ``max_chars`` characters (hostile or huge input
     costs bounded time). Pure: the same texts give the same pairs.
     """
-    nodes_named: dict[str, list[int]] = defaultdict(list)
-    own_name: list[str] = []
-    for i, text in enumerate(node_text):
-        norm, rejected = name_entry(name_of(text[:max_chars]))
-        own_name.append(norm)
-        if rejected is None and len(norm.split()) <= MAX_NAME_WORDS:
-            nodes_named[norm].append(i)
-    longest = max((len(name.split()) for name in nodes_named), default=0)
-    heads: list[int] = []
-    tails: list[int] = []
-    for i, text in enumerate(node_text):
-        words = normalize(text[:max_chars]).split()
-        found: set[int] = set()
-        for start in range(len(words)):
-            for end in range(start + 1, min(start + longest, len(words)) + 1):
-                found.update(nodes_named.get(" ".join(words[start:end]), ()))
-        named = sorted(j for j in found if j != i and own_name[j] != own_name[i])
-        heads.extend([i] * len(named))
-        tails.extend(named)
-    return torch.tensor([heads, tails], dtype=torch.long).reshape(2, -1)
+    return pairs_from(NameIndex.of(node_text, max_chars), dict(enumerate(node_text)), max_chars)
+
+
+def updated_pairs(pairs: Tensor, node_text: list[str], changed: list[int], max_chars: int = MAX_TEXT_CHARS) -> Tensor:
+    """mention_pairs(node_text) where only the texts of ``changed`` nodes (new or edited) differ from those that
+    gave ``pairs``: their rows are searched again against every current name. Other nodes' rows are kept, so an
+    old text that names a node added since is not seen until the next full run (the realtime path's trade-off)."""
+    if not changed:
+        return pairs
+    fresh = pairs_from(NameIndex.of(node_text, max_chars), {i: node_text[i] for i in changed}, max_chars)
+    kept = pairs[:, ~torch.isin(pairs[0], torch.tensor(changed, dtype=torch.long))]
+    merged = torch.cat([kept, fresh], dim=1)
+    order = torch.argsort(merged[0] * len(node_text) + merged[1])
+    return merged[:, order]
 
 
 def reversed_pairs(pairs: Tensor) -> Tensor:

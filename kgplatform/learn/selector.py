@@ -119,6 +119,36 @@ def feature_context(known: torch.Tensor, num_nodes: int, num_relations: int, men
     return FeatureContext(num_nodes, head_degree, tail_degree, adjacency, by_relation, mentions, unit_rows(text_x))
 
 
+def _grown(matrix: sp.csr_matrix, num_nodes: int, added: sp.csr_matrix) -> sp.csr_matrix:
+    """matrix padded to num_nodes x num_nodes, plus ``added``, as presence (1.0) only."""
+    n = matrix.shape[0]
+    indptr = np.r_[matrix.indptr, np.full(num_nodes - n, matrix.indptr[-1], dtype=matrix.indptr.dtype)]
+    out = sp.csr_matrix((matrix.data, matrix.indices, indptr), shape=(num_nodes, num_nodes)) + added
+    out.data[:] = 1.0
+    return out
+
+
+def extend_context(ctx: FeatureContext, added: torch.Tensor, num_nodes: int, mentions: torch.Tensor,
+                   text_x: torch.Tensor | None = None) -> FeatureContext:
+    """ctx with ``added`` (head, rel, tail) rows known and the node count grown to num_nodes: equal to
+    feature_context over ctx's rows plus ``added`` (tested), at the cost of the added rows and one copy of the
+    sparse matrices instead of rebuilding them from every edge (the realtime path does this on each tick)."""
+    grow = num_nodes - ctx.num_nodes
+    head_degree = np.pad(ctx.head_degree, ((0, 0), (0, grow)))
+    tail_degree = np.pad(ctx.tail_degree, ((0, 0), (0, grow)))
+    h, r, t = (added.reshape(-1, 3)[:, i].numpy() for i in range(3))
+    np.add.at(head_degree, (r, h), 1.0)
+    np.add.at(tail_degree, (r, t), 1.0)
+    ones = np.ones(len(h), dtype=np.float32)
+    shape = (num_nodes, num_nodes)
+    both = sp.coo_matrix((np.r_[ones, ones], (np.r_[h, t], np.r_[t, h])), shape=shape).tocsr()
+    by_relation = [_grown(mat, num_nodes, sp.coo_matrix((ones[r == rel], (h[r == rel], t[r == rel])),
+                                                        shape=shape).tocsr())
+                   for rel, mat in enumerate(ctx.by_relation)]
+    return FeatureContext(num_nodes, head_degree, tail_degree, _grown(ctx.adjacency, num_nodes, both), by_relation,
+                          mentions, unit_rows(text_x) if text_x is not None else ctx.text)
+
+
 def _row_dot(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
     """Row-wise dot products of two sparse matrices of the same shape."""
     return np.asarray(a.multiply(b).sum(axis=1)).ravel()

@@ -146,13 +146,16 @@ def node_states(model, snapshot: Snapshot) -> torch.Tensor:
 
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
                      shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
-                     progress: ProgressFn | None = None, arrivals=None) -> tuple[list[Prediction], dict]:
+                     progress: ProgressFn | None = None, arrivals=None,
+                     context: FeatureContext | None = None) -> tuple[list[Prediction], dict]:
     """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
 
     z comes from node_states. Shards split the candidate heads; select_predictions merges them. heads: only these
     nodes are scored as heads (the incremental job's changed nodes); default every node of a relation's domain.
     arrivals: the calibration of simulated new products (pipeline/arrivals.py), for heads without a learned
     embedding (added after training); None: they use ``calibration`` like every other head.
+    context: evidence_context(model, snapshot) when the caller keeps one (the realtime path grows its own); None
+    builds it here if a combiner needs it.
     Returns (selected, histogram): histogram summarizes every candidate's probability per calibration group
     ({group name: {relation, threshold, candidates, at_threshold, counts}}; see probability_histogram), so the
     run report can show how many edges each threshold would write.
@@ -161,7 +164,8 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     targets = cfg.target_rel_types or snapshot.rel_names
     has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
     combined = calibration.combiner is not None or (arrivals is not None and arrivals.combiner is not None)
-    context = evidence_context(model, snapshot) if combined else None
+    if context is None and combined:
+        context = evidence_context(model, snapshot)
     is_new = ~model.has_embedding.numpy() if arrivals is not None else np.zeros(snapshot.num_nodes, dtype=bool)
     selected, histogram = [], {}
     for i, rel_type in enumerate(targets):

@@ -194,17 +194,17 @@ def test_fused_adam_makes_the_same_updates_and_falls_back_for_complex_parameters
 
 
 def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcards):
-    cfg = TrainConfig(use_text=False, encoder="none", dim=16, epochs=8, eval_every=1, patience=8, lr=0.05,
+    cfg = TrainConfig(use_text=False, encoder="none", dim=16, epochs=8, eval_every=1, patience=8, lr=0.3,
                       lr_decay=0.5)
     history = train_link_predictor(giftcards, None, cfg).history
-    best, expected = float("-inf"), 0.05
+    best, expected = float("-inf"), 0.3
     for entry in history:
         assert entry["lr"] == pytest.approx(expected)  # the rate this epoch trained with
         if entry["valid_mrr"] > best:
             best = entry["valid_mrr"]
         else:
             expected *= 0.5
-    assert expected < 0.05  # lr 0.05 overshoots on this graph: at least one evaluation did not improve
+    assert expected < 0.3  # lr 0.3 overshoots on this graph: at least one evaluation did not improve
 
 
 def test_text_features_are_used(giftcards):

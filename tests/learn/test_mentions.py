@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kgplatform.learn.config import TrainConfig
-from kgplatform.learn.mentions import mention_matrix, mention_pairs, reversed_pairs
+from kgplatform.learn.mentions import mention_matrix, mention_pairs, reversed_pairs, updated_pairs
 from kgplatform.learn.model import LinkPredictor
 
 TEXTS = [
@@ -93,3 +93,12 @@ def test_nodes_added_after_training_get_their_mentions():
     assert term[0].nonzero().flatten().tolist() == [1, 2]  # the new head names the two dogs
     assert term[1].nonzero().flatten().tolist() == [0, 4, n]  # dog: named by poodle and the new node, names canis
     assert torch.equal(model.mentions, mention_pairs(TEXTS))  # the trained model is left as it was
+
+
+def test_updated_pairs_search_only_the_rewritten_texts_again():
+    base = mention_pairs(TEXTS)
+    texts = TEXTS + ["leash. a strap for a dog or a poodle"]  # new node 8 names dog (1, 2) and poodle (0)
+    texts[3] = "coat. an outer garment worn by a canis"        # edited: now names canis, no longer anything else
+    got = updated_pairs(base, texts, [3, 8])
+    assert torch.equal(got, mention_pairs(texts))
+    assert torch.equal(updated_pairs(base, TEXTS, []), base)

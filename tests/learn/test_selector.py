@@ -16,6 +16,7 @@ from kgplatform.learn.selector import (
     QueryCandidates,
     candidate_features,
     design_matrix,
+    extend_context,
     feature_context,
     fit_combiner,
 )
@@ -152,3 +153,20 @@ def test_simulated_arrivals_hide_every_edge_of_their_heads_but_one_revealed_trai
     assert not known[6]  # 5 -> 0 touches a simulated head: hidden (to be found) as well
     assert known[5]  # an edge between other nodes stays known
     assert sim.feature_rows.tolist() == rows[known & (split == SPLIT_TRAIN)].tolist()
+
+
+def test_a_grown_context_equals_one_built_from_every_edge():
+    gen = torch.Generator().manual_seed(2)
+    rows = torch.stack([torch.randint(20, (60,), generator=gen), torch.randint(3, (60,), generator=gen),
+                        torch.randint(20, (60,), generator=gen)], dim=1)
+    added = torch.tensor([[20, 0, 3], [21, 2, 20], [4, 1, 5], [4, 1, 5]])  # new heads, a new tail, a repeat
+    text = torch.randn(22, 8, generator=gen)
+    mentions = torch.tensor([[20], [3]])
+    grown = extend_context(feature_context(rows, 20, 3, torch.zeros(2, 0, dtype=torch.long), text[:20]), added, 22,
+                           mentions, text)
+    whole = feature_context(torch.cat([rows, added]), 22, 3, mentions, text)
+    assert np.array_equal(grown.head_degree, whole.head_degree)
+    assert np.array_equal(grown.tail_degree, whole.tail_degree)
+    assert (grown.adjacency != whole.adjacency).nnz == 0
+    assert all((a != b).nnz == 0 for a, b in zip(grown.by_relation, whole.by_relation))
+    assert np.allclose(grown.text, whole.text) and grown.mentions is mentions
