@@ -52,6 +52,10 @@ def print_run_summary(summary: dict) -> None:
     if test:
         out.print(f"test filtered MRR {test['mrr']:.3f}  Hits@1 {test['hits@1']:.3f}  Hits@10 {test['hits@10']:.3f}")
     out.print(f"wrote {summary['counts']['predicted']} predicted edges: {summary['counts']['written_per_type']}")
+    choice = summary["metrics"].get("input_choice")
+    if choice:
+        out.print(f"inputs chosen on validation: {choice['chosen']} ({choice['inputs']}), {choice['reason']}",
+                  markup=False)
     budget = summary["metrics"].get("budget")
     if budget:
         out.print(f"[yellow]warning:[/] {budget['warning']} (--time-budget)", markup=True)

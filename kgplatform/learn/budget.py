@@ -12,13 +12,22 @@ MIN_EPOCHS = 5
 EPOCHS_WANTED = 20
 
 
+def epoch_seconds(history: list[dict]) -> float:
+    """Median seconds between consecutive epochs (a race's probes and continuation have gaps between them)."""
+    steps = sorted(b["seconds"] - a["seconds"] for a, b in zip(history, history[1:]) if b["epoch"] == a["epoch"] + 1)
+    if not steps:
+        return history[-1]["seconds"] / max(history[-1]["epoch"], 1)
+    return steps[len(steps) // 2]
+
+
 def budget_check(history: list[dict], stopped_reason: str | None, time_budget_s: float) -> dict | None:
     """None when the budget was not the limit; else {"warning", "epochs", "seconds_per_epoch",
     "suggested_budget_s"}."""
     if stopped_reason != "time_budget" or not history:
         return None
+    history = [h for h in history if h.get("variant") == history[-1].get("variant")]  # an input race's winner
     epochs = history[-1]["epoch"]
-    seconds_per_epoch = history[-1]["seconds"] / max(epochs, 1)
+    seconds_per_epoch = epoch_seconds(history)
     evaluated = [h for h in history if "valid_mrr" in h]
     still_rising = len(evaluated) >= 1 and evaluated[-1]["valid_mrr"] >= max(h["valid_mrr"] for h in evaluated)
     if epochs >= MIN_EPOCHS and not still_rising:

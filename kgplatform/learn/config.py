@@ -34,14 +34,23 @@ class TrainConfig(BaseModel):
         description="learn per-relation weights for 'the head's text names the tail' and the reverse (mentions.py)",
     )
     learned_embeddings: bool = True
+    choose_inputs: bool = Field(
+        True,
+        description="race this model against its graph-only and text-only variants on half the budget and keep "
+        "training the best on validation (learn/choose.py); off: train exactly these inputs. Ensembles train as "
+        "configured",
+    )
     dropout: float = Field(0.4, ge=0.0, lt=1.0, description="dropout rate")
 
     # objective
     objective: Literal["1-n", "sampled", "shared"] = Field(
-        "1-n",
+        "shared",
         description="softmax over all entities ('1-n'), range-type negatives ('sampled') or a step's set ('shared')",
     )
-    num_negatives: int = Field(64, ge=1, description="corrupt tails per positive ('sampled') or per step ('shared')")
+    num_negatives: int | None = Field(
+        None, ge=1,
+        description="corrupt tails per positive ('sampled') or per step ('shared'); None: 64 or 2048 respectively",
+    )
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     n3_weight: float = Field(
         0.0, ge=0.0, description="weight of the N3 regulariser on the batch's states and relations; 0 = off"
@@ -86,6 +95,13 @@ class TrainConfig(BaseModel):
         True, description="restrict evaluation ranks, candidates and 'sampled' negatives to the relation's range type"
     )
     eval_batch_size: int = Field(512, ge=1)
+
+    @property
+    def negatives(self) -> int:
+        """num_negatives, or the objective's default: 64 per positive ('sampled'), 2048 per step ('shared')."""
+        if self.num_negatives is not None:
+            return self.num_negatives
+        return 64 if self.objective == "sampled" else 2048
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from kgplatform.learn.choose import race_inputs
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.ensemble import merge_members
 from kgplatform.learn.evaluate import rank_metrics
@@ -31,6 +32,7 @@ class TrainResult:
     train_seconds: float = 0.0
     best_valid_metrics: dict | None = None
     members: list[dict] = field(default_factory=list)  # an ensemble's: {seed, best_epoch, best_valid_mrr, ...} each
+    choice: dict | None = None  # the input race's probes and winner (learn/choose.py), when cfg.choose_inputs
 
 
 class TypedNegativeSampler:
@@ -104,8 +106,8 @@ def draw_candidates(queries: Tensor, cfg: TrainConfig, sampler: TypedNegativeSam
         # constrained ranking too, and it is the only way the model learns to rank wrong-type entities low.
         return StepCandidates(None, t)
     if cfg.objective == "shared":
-        return StepCandidates(*shared_candidates(t, num_nodes, cfg.num_negatives, gen))
-    tails = torch.cat([t.unsqueeze(1), sampler.sample(r, cfg.num_negatives, gen)], dim=1)  # column 0: positive
+        return StepCandidates(*shared_candidates(t, num_nodes, cfg.negatives, gen))
+    tails = torch.cat([t.unsqueeze(1), sampler.sample(r, cfg.negatives, gen)], dim=1)  # column 0: positive
     mask = tails != t.unsqueeze(1)
     mask[:, 0] = True
     return StepCandidates(tails, torch.zeros_like(t), mask)
@@ -162,6 +164,8 @@ def train_link_predictor(
         torch.manual_seed(cfg.seed)
         if cfg.ensemble_members > 1:
             return _train_ensemble(snapshot, text_x, cfg, progress, unseen_nodes)
+        if cfg.choose_inputs:
+            return race_inputs(snapshot, text_x, cfg, progress, unseen_nodes, _train)
         return _train(snapshot, text_x, cfg, progress, unseen_nodes)
 
 
@@ -206,7 +210,8 @@ def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig,
 
 
 def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
-           unseen_nodes: Tensor | None = None) -> TrainResult:
+           unseen_nodes: Tensor | None = None, start_from: dict | None = None) -> TrainResult:
+    """One model trained (from ``start_from``, a state_dict of the same configuration, when given)."""
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
     R = snapshot.num_relations
@@ -217,6 +222,8 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     has_valid = bool((snapshot.edge_split == SPLIT_VALID).any())
     mentions = mention_pairs(snapshot.node_text) if cfg.use_mentions else None
     model = LinkPredictor(snapshot.num_nodes, R, cfg, text_x if cfg.use_text else None, mentions)
+    if start_from is not None:
+        model.load_state_dict(start_from)
     if unseen_nodes is not None:
         model.has_embedding[unseen_nodes] = False
     drop_nodes = cfg.unseen_node_ratio > 0 and model.node_emb is not None

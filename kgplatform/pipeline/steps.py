@@ -112,6 +112,10 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     cfg = out.load_config()
     snapshot = out.load_snapshot()
     result, test = train_and_evaluate(snapshot, out.load_tensor(RunDir.FEATURES), cfg.train, progress)
+    if result.choice is not None:  # the input race chose: later steps rebuild the model with what it ran
+        cfg = cfg.model_copy(update={"train": result.model.cfg})
+        saved = out.read_json(RunDir.CONFIG)
+        out.write_json(RunDir.CONFIG, {**saved, **cfg.model_dump(), "model": model_name(cfg.train)})
     out.save_tensor(RunDir.MODEL, result.model.state_dict())
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     out.save_points(points)  # per-candidate probabilities and labels, for the run report
@@ -125,7 +129,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     out.save_tensor(RunDir.NODE_STATES, node_states(result.model, snapshot))
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,
-               "text_links": text_report, "members": result.members or None}
+               "text_links": text_report, "members": result.members or None, "input_choice": result.choice}
     return out.record_step("train", summary, started)
 
 
@@ -223,7 +227,7 @@ def run_metrics(out: RunDir, num_shards: int) -> tuple[dict, dict]:
                "budget": budget_check(train["history"], train["stopped_reason"], cfg_budget(out)),
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
                "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations"),
-               "text_links": train.get("text_links")}
+               "text_links": train.get("text_links"), "input_choice": train.get("input_choice")}
     counts = {"predicted": writeback["predicted"], "written_per_type": writeback["written_per_type"],
               "written_per_method": writeback.get("written_per_method", {}),
               "text_and_model_agree": writeback.get("text_and_model_agree", 0),

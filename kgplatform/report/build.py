@@ -31,7 +31,7 @@ def render_report(data: dict) -> str:
     """data: what load_run returns (every key optional); a section without its data says so instead."""
     cfg, train = data.get("config") or {}, (data.get("steps") or {}).get("train") or {}
     bodies = {"learning-curves": learning_curves(data.get("history") or [], train.get("best_epoch"),
-                                                 train.get("members")),
+                                                 train.get("members"), train.get("input_choice")),
               "per-relation": per_relation(data.get("test") or {}),
               "reliability": reliability(data.get("points")),
               "precision-threshold": precision_threshold(data.get("points"), data.get("calibration") or {}),

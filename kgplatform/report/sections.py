@@ -44,17 +44,20 @@ def missing(what: str) -> str:
 
 # ---- sections ---------------------------------------------------------------------------------------------------
 
-def learning_curves(history: list[dict], best_epoch, members: list[dict] | None = None) -> str:
-    """Loss and validation MRR per epoch; an ensemble (entries with 'member') gets one line per member, each
-    member's best epoch marked."""
+def learning_curves(history: list[dict], best_epoch, members: list[dict] | None = None,
+                    choice: dict | None = None) -> str:
+    """Loss and validation MRR per epoch; an ensemble (entries with 'member') or an input race (entries with
+    'variant') gets one line per model, with the best epochs marked and the race's choice explained."""
     if not history:
         return missing("no training history (the train step did not run)")
     fig = Figure(figsize=(10, 3.4))
     loss_ax, mrr_ax = fig.subplots(1, 2, sharex=True)  # validation runs every few epochs: same epoch axis
-    groups = sorted({h.get("member", 0) for h in history})
+    def key(h: dict):
+        return h.get("variant", h.get("member", 0))
+    groups = list(dict.fromkeys(key(h) for h in history))
     for k in groups:
-        rows = [h for h in history if h.get("member", 0) == k]
-        label = f"member {k}" if len(groups) > 1 else None
+        rows = [h for h in history if key(h) == k]
+        label = (f"member {k}" if isinstance(k, int) else str(k)) if len(groups) > 1 else None
         loss_ax.plot([h["epoch"] for h in rows], [h["loss"] for h in rows], marker=".", label=label)
         evals = [h for h in rows if h.get("valid_mrr") is not None]
         mrr_ax.plot([h["epoch"] for h in evals], [h["valid_mrr"] for h in evals], marker="o", label=label)
@@ -69,9 +72,11 @@ def learning_curves(history: list[dict], best_epoch, members: list[dict] | None 
     decay = f" Learning rate {rates[0]:.3g} to {min(rates):.3g} (lowered on plateaus)." if rates and \
         min(rates) != rates[0] else ""
     ensemble = f" An ensemble of {len(groups)} models, merged into one that scores their mean." \
-        if len(groups) > 1 else ""
+        if members and len(groups) > 1 else ""
+    raced = f" Inputs chosen on validation: {choice['chosen']} ({choice['inputs']}), {choice['reason']}." \
+        if choice else ""
     return image(fig, "learning curves") + (f"<p>{len(history)} epochs in {history[-1]['seconds']:.1f} s."
-                                            f"{decay}{ensemble}</p>")
+                                            f"{decay}{ensemble}{esc(raced)}</p>")
 
 
 def per_relation(test: dict) -> str:
