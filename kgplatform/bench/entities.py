@@ -145,7 +145,7 @@ def model_selection(model, z, known_view: Snapshot, calibration, rel_type: str, 
 
 def run_entities(settings: Settings, data: Path, *, time_budget: float = 120.0, progress: ProgressFn | None = None,
                  train: bool = True) -> dict:
-    cfg = TrainConfig(time_budget_s=time_budget)
+    cfg = TrainConfig(time_budget_s=time_budget, choose_inputs=False)  # measures the text model
     # the model's raw score against text: this bench compares the two signals, so they are not combined
     pcfg = PipelineConfig(train=cfg, combine_evidence=False, calibration="isotonic", precision_confidence=0.75)
     store = open_store(settings, graph=graph_name_for(data))

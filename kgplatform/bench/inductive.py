@@ -295,12 +295,13 @@ def run_inductive(settings, data: Path, *, time_budget: float = 120.0, held_out_
                   protocol: str = "extend", graph: str | None = None, progress=None) -> dict:
     """Ingest -> export -> hold out products -> train on the rest -> add them back -> rank (module docstring).
 
-    The model is the default TrainConfig (the one the pipeline ships) with this time budget and seed, unless
-    ``train_cfg`` is given; ``unseen_node_ratio`` overrides that one setting.
+    The model is the default TrainConfig (the one the pipeline ships) with this time budget and seed, its inputs
+    fixed to text+graph (no input race: new products are scored from their text, which is what this measures),
+    unless ``train_cfg`` is given; ``unseen_node_ratio`` overrides that one setting.
     """
     if protocol not in ("extend", "mask"):
         raise ValueError(f"protocol must be 'extend' or 'mask', got {protocol!r}")
-    cfg = train_cfg or TrainConfig(time_budget_s=time_budget, seed=seed)
+    cfg = train_cfg or TrainConfig(time_budget_s=time_budget, seed=seed, choose_inputs=False)
     if unseen_node_ratio is not None:
         cfg = TrainConfig(**{**cfg.model_dump(), "unseen_node_ratio": unseen_node_ratio})
     store = open_store(settings, graph=graph or graph_name_for(data))

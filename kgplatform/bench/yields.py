@@ -31,9 +31,12 @@ def yield_table(default_reports: list[dict], before_reports: dict[str, dict]) ->
     table = {}
     for report in default_reports:
         dataset = report["dataset"]
+        choice = report.get("input_choice") or {}
         row = {"default": yield_entry(report["calibration_test"]) | {
             "test_mrr": report["test"]["mrr"], "time_budget_s": report["time_budget_s"],
-            "config": "TrainConfig and PipelineConfig defaults, no per-dataset file"}}
+            "config": "TrainConfig and PipelineConfig defaults, no per-dataset file",
+            "inputs": choice.get("chosen"), "inputs_reason": choice.get("reason"),
+            "ablations": {name: a["test"]["mrr"] for name, a in (report.get("ablations") or {}).items()}}}
         before = before_reports.get(dataset)
         if before is not None and "calibration_test" in before:
             row["before"] = yield_entry(before["calibration_test"]) | {
@@ -66,6 +69,17 @@ def render_yield_markdown(table: dict) -> str:
             lines.append(f"| {dataset} | {setting} ({e['time_budget_s']:.0f} s) | {e['test_mrr']:.3f} | "
                          f"{e['written']} | {e['correct']} | {_cell(e['precision'])} | "
                          f"{_cell(e['recall_at_target'])} | {ratio} |")
+    chosen = [(d, r["default"]) for d, r in table.items() if r["default"].get("inputs")]
+    if chosen:
+        lines += ["", "Inputs the default's race chose on validation (learn/choose.py):", ""]
+        lines += [f"- {d}: {e['inputs']}: {e['inputs_reason']}" for d, e in chosen]
+    ablated = [(d, r["default"]) for d, r in table.items() if r["default"].get("ablations")]
+    if ablated:
+        names = sorted({n for _, e in ablated for n in e["ablations"]})
+        lines += ["", "Test MRR of the default against its ablations (inputs fixed, the whole budget each):", "",
+                  "| dataset | default | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        lines += [f"| {d} | {e['test_mrr']:.3f} | " + " | ".join(_cell(e["ablations"].get(n)) for n in names) + " |"
+                  for d, e in ablated]
     lines += ["", "Per relation (written / correct / precision / recall at 0.9):", "",
               "| dataset | relation | before | default |", "|---|---|---|---|"]
     for dataset, row in table.items():

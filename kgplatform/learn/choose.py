@@ -5,9 +5,14 @@ amazon-magazine-2018 a text+graph model once lost to graph-only, 0.271 against 0
 know which in advance, so with ``TrainConfig.choose_inputs`` training races the configured model against its
 graph-only and text-only variants:
 
-1. each variant trains on an even share of ``PROBE_SHARE`` of the budget;
+1. each variant trains on an even share of ``PROBE_SHARE`` of the budget, the configured model first;
 2. the best validation MRR wins (ties go to the configured model, then in the order listed);
 3. a winner that stopped on its probe budget goes on training, from its best state, for what is left.
+
+A race the budget cannot afford is not run: when the configured model's pace gives a probe fewer than
+``MIN_PROBE_EPOCHS`` epochs (amazon-beauty-2014 at the 300 s default), the probes would compare half-trained
+models and leave the winner too little time, so the configured model keeps the whole budget and the choice says
+what budget would let the race run.
 
 The result records every probe and the reason for the choice (``TrainResult.choice``), for the run report.
 """
@@ -16,9 +21,11 @@ from __future__ import annotations
 
 import time
 
+from kgplatform.learn.budget import epoch_seconds
 from kgplatform.learn.config import TrainConfig
 
 PROBE_SHARE = 0.5  # of the budget, split evenly between the variants
+MIN_PROBE_EPOCHS = 3
 
 # name -> the fields a variant changes; 'configured' is the config as given
 VARIANTS = {
@@ -76,7 +83,16 @@ def race_inputs(snapshot, text_x, cfg: TrainConfig, progress, unseen_nodes, trai
     variants = input_variants(cfg, text_x is not None and cfg.use_text)
     probe = probe_budget(cfg, len(variants))
     results, probes, history = {}, {}, []
+    skipped = None
     for name, variant in variants.items():
+        if results and skipped is None:
+            pace = epoch_seconds(history)
+            if probe < MIN_PROBE_EPOCHS * pace:
+                skipped = (f"no race: a probe's {probe:.0f} s is under {MIN_PROBE_EPOCHS} epochs at {pace:.1f} s per "
+                           f"epoch; a budget of {pace * MIN_PROBE_EPOCHS * len(variants) / PROBE_SHARE:.0f} s lets "
+                           "the race run")
+        if skipped is not None:
+            break
         offset = time.perf_counter() - started
         torch.manual_seed(variant.seed)
         budget = probe if len(variants) > 1 else remaining(cfg, started)
@@ -89,10 +105,12 @@ def race_inputs(snapshot, text_x, cfg: TrainConfig, progress, unseen_nodes, trai
                         "seconds": round(r.train_seconds, 1)}
         history += [{**e, "variant": name, "seconds": e["seconds"] + offset} for e in r.history]
     winner, reason = pick(probes)
+    if skipped is not None:
+        reason = skipped
     result, variant = results[winner], variants[winner]
     left = remaining(cfg, started)
     continued = None
-    if len(variants) > 1 and result.stopped_reason == "time_budget" and left > 0.1 * cfg.time_budget_s:
+    if len(variants) > 1 and result.stopped_reason == "time_budget" and left > 0.05 * cfg.time_budget_s:
         offset = time.perf_counter() - started
         torch.manual_seed(variant.seed + 1)
         more = train_fn(snapshot, text_x if variant.use_text else None,

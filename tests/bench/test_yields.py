@@ -48,3 +48,14 @@ def test_the_command_keeps_frozen_before_figures(tmp_path):
     assert done.returncode == 0, done.stderr
     table = json.loads(frozen.read_text())
     assert table["g"]["before"]["written"] == 1 and table["g"]["default"]["written"] == 10
+
+
+def test_the_race_choice_and_the_ablations_are_reported():
+    default = report("g", 300, 290, 1000, 0.4) | {
+        "input_choice": {"chosen": "graph only", "reason": "best validation MRR 0.410"},
+        "ablations": {"graph only": {"test": {"mrr": 0.4}}, "text only": {"test": {"mrr": 0.25}}}}
+    table = yield_table([default], {})
+    assert table["g"]["default"]["inputs"] == "graph only"
+    text = render_yield_markdown(table)
+    assert "- g: graph only: best validation MRR 0.410" in text
+    assert "| g | 0.400 | 0.400 | 0.250 |" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from kgplatform.learn import choose
 from kgplatform.learn.budget import budget_check
 from kgplatform.learn.choose import input_variants, pick
 from kgplatform.learn.config import TrainConfig
@@ -28,10 +29,11 @@ def test_the_pick_takes_the_best_validation_mrr_and_breaks_ties_in_race_order():
     assert winner == "configured" and "no validation" in reason
 
 
-def test_a_race_on_giftcards_keeps_the_best_probe_and_the_budget():
+def test_a_race_on_giftcards_keeps_the_best_probe_and_the_budget(monkeypatch):
+    monkeypatch.setattr(choose, "MIN_PROBE_EPOCHS", 0)  # race whatever the host's pace (the skip is tested below)
     snap = load_tsv_snapshot("amazon-giftcards-2018")
     text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 32, generator=torch.Generator().manual_seed(0)))
-    cfg = TrainConfig(dim=32, eval_every=1, patience=3, time_budget_s=12, batch_size=512)
+    cfg = TrainConfig(dim=16, eval_every=1, patience=3, time_budget_s=15, batch_size=2048, valid_max_triples=500)
     result = train_link_predictor(snap, text_x, cfg)
     choice = result.choice
     assert set(choice["probes"]) == {"configured", "graph only", "text only"}
@@ -57,3 +59,13 @@ def test_switching_the_race_off_trains_exactly_the_configuration():
     snap = load_tsv_snapshot("amazon-giftcards-2018")
     result = train_link_predictor(snap, None, TrainConfig(dim=16, epochs=1, use_text=False, choose_inputs=False))
     assert result.choice is None and len(result.history) == 1
+
+
+def test_a_budget_too_small_to_race_keeps_the_configured_model_and_says_what_would_do():
+    snap = load_tsv_snapshot("amazon-giftcards-2018")
+    text_x = torch.nn.functional.normalize(torch.randn(snap.num_nodes, 32, generator=torch.Generator().manual_seed(0)))
+    result = train_link_predictor(snap, text_x, TrainConfig(dim=64, time_budget_s=0.6, batch_size=256))
+    choice = result.choice
+    assert list(choice["probes"]) == ["configured"] and choice["chosen"] == "configured"
+    assert choice["reason"].startswith("no race") and "lets the race run" in choice["reason"]
+    assert result.model.cfg.use_text and result.model.cfg.learned_embeddings

@@ -210,7 +210,8 @@ def test_learning_rate_decays_after_each_evaluation_without_a_better_mrr(giftcar
 def test_text_features_are_used(giftcards):
     text_x = torch.nn.functional.normalize(
         torch.randn(giftcards.num_nodes, 384, generator=torch.Generator().manual_seed(1)))
-    cfg = TrainConfig(dim=16, epochs=1, learned_embeddings=False, use_text=True, encoder="rgcn", decoder="rotate")
+    cfg = TrainConfig(dim=16, epochs=1, learned_embeddings=False, use_text=True, encoder="rgcn", decoder="rotate",
+                      choose_inputs=False)
     res = train_link_predictor(giftcards, text_x, cfg)
     assert res.model.node_emb is None and torch.equal(res.model.text_x, text_x)
     with pytest.raises(ValueError):
