@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from kgplatform.learn.inductive import extend_with_nodes
-from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.learn.mentions import updated_pairs
 from kgplatform.learn.selector import FeatureContext, extend_context
+from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.stages import evidence_context, score_candidates
 from kgplatform.predictions import Prediction
 from kgplatform.snapshot import SPLIT_TRAIN, Snapshot

@@ -7,7 +7,6 @@ import math
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import RGCNConv
-from torch_geometric.utils import scatter
 
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.mentions import mention_matrix, reversed_pairs
