@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from kgplatform.learn.budget import epoch_seconds
 from kgplatform.learn.config import TrainConfig
 
@@ -77,8 +79,6 @@ def remaining(cfg: TrainConfig, started: float) -> float:
 def race_inputs(snapshot, text_x, cfg: TrainConfig, progress, unseen_nodes, train_fn):
     """Race the input variants (module docstring) with ``train_fn`` (learn.train._train); the TrainResult of the
     winner, with ``choice`` filled in and the probes' history entries marked by variant."""
-    import torch  # noqa: PLC0415 (kept local: the rest of this module is plain config logic)
-
     started = time.perf_counter()
     variants = input_variants(cfg, text_x is not None and cfg.use_text)
     probe = probe_budget(cfg, len(variants))
