@@ -83,6 +83,7 @@ def write_back_decisions(model, snapshot, data: Path, cfg: TrainConfig,
     calibration_test["valid"] = fitted[1]["summary"]
     calibration_test["target_precision"] = pcfg.target_precision
     calibration_test["precision_confidence"] = getattr(pcfg, "precision_confidence", None)
+    calibration_test["threshold_scope"] = getattr(pcfg, "threshold_scope", None)
     return classification, calibration_test
 
 

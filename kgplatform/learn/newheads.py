@@ -35,9 +35,11 @@ class SimulatedArrivals:
     feature_rows: Tensor  # [n, 3] the train edges that are not hidden: what the graph features may read
 
 
-def simulate_arrivals(model: LinkPredictor, snapshot: Snapshot, seed: int = 0,
-                      max_heads: int = MAX_HEADS) -> SimulatedArrivals | None:
-    """None when no head has both a validation edge and a train edge to reveal."""
+def simulate_arrivals(model: LinkPredictor, snapshot: Snapshot, seed: int = 0, max_heads: int = MAX_HEADS,
+                      round_index: int = 0) -> SimulatedArrivals | None:
+    """None when no head has both a validation edge and a train edge to reveal, or the rounds before this one
+    used every such head. Rounds of one seed draw disjoint heads (slices of one seeded shuffle), so pooling
+    several rounds gives more evidence while each view still hides only max_heads products."""
     rows = snapshot.triples()
     is_train = snapshot.edge_split == SPLIT_TRAIN
     with_train_edge = torch.unique(rows[is_train, 0])
@@ -46,7 +48,10 @@ def simulate_arrivals(model: LinkPredictor, snapshot: Snapshot, seed: int = 0,
     if len(pool) == 0:
         return None
     gen = torch.Generator().manual_seed(seed)
-    heads = pool[torch.randperm(len(pool), generator=gen)[:max_heads]].sort().values
+    start = round_index * max_heads
+    heads = pool[torch.randperm(len(pool), generator=gen)[start:start + max_heads]].sort().values
+    if len(heads) == 0:
+        return None
     # one revealed train edge per head: the first of a seeded shuffle of the heads' outgoing train edges
     candidates = torch.nonzero(is_train & torch.isin(rows[:, 0], heads)).flatten()
     candidates = candidates[torch.randperm(len(candidates), generator=gen)]

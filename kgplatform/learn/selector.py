@@ -41,6 +41,10 @@ from kgplatform.learn.mentions import contains
 FEATURES = ("score", "reverse_score", "log_softmax", "gap_to_best", "log_rank", "head_degree", "tail_degree",
             "head_names_tail", "tail_names_head", "common_neighbours", "neighbour_votes", "vote_share", "text_cosine")
 FOLDS = 5
+# Small validation sets get 10 folds: out-of-fold logits from models nearer the averaged one (on
+# amazon-giftcards-2018, 309 right edges at test precision 0.948 against 289 at 0.960 with 5; pooled thresholds,
+# confidence 0.9). Large ones keep 5: fitting and applying 10 models of 200 trees to 200k candidates cost minutes.
+SMALL_FOLDS, SMALL_CANDIDATES = 10, 50_000
 
 
 @dataclass
@@ -285,9 +289,11 @@ def _pack(models: list, base_rate: float, num_relations: int) -> Combiner:
 
 
 def fit_combiner(features: np.ndarray, labels: np.ndarray, rels: np.ndarray, heads: np.ndarray,
-                 num_relations: int, folds: int = FOLDS, seed: int = 0) -> tuple[Combiner, np.ndarray]:
+                 num_relations: int, folds: int | None = None, seed: int = 0) -> tuple[Combiner, np.ndarray]:
     """(combiner averaging the fold models, out-of-fold logits of every candidate). Folds group by head, so a
-    head's candidates are never scored by a model that saw its labels."""
+    head's candidates are never scored by a model that saw its labels. folds: default by size (SMALL_FOLDS)."""
+    if folds is None:
+        folds = SMALL_FOLDS if len(labels) < SMALL_CANDIDATES else FOLDS
     y = np.asarray(labels, dtype=np.int64)
     x = design_matrix(features, rels, num_relations)
     base_rate = (y.sum() + 0.5) / (len(y) + 1.0)

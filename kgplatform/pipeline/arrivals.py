@@ -17,24 +17,24 @@ from kgplatform.learn.index import train_edges
 from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.newheads import simulate_arrivals
 from kgplatform.learn.per_relation import RelationCalibration, fit_relation_calibration, group_ids, group_name
-from kgplatform.learn.selector import candidate_features, feature_context, fit_combiner
+from kgplatform.learn.selector import QueryCandidates, candidate_features, feature_context, fit_combiner
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
-# The simulated arrivals are a few hundred heads, so each relation's threshold rests on a small top set: its
-# precision must clear the target at this confidence at least (at the pipeline's 0.5, 100 new magazine products got
-# 15 edges at test precision 0.867 in bench/results/realtime.md).
+# The simulated arrivals are a few hundred heads per round, so each relation's threshold rests on a small top set:
+# its precision must clear the target at this confidence at least (at the pipeline's 0.5, 100 new magazine
+# products got 15 edges at test precision 0.867 in bench/results/realtime.md).
 ARRIVALS_CONFIDENCE = 0.75
+# Rounds of disjoint simulated heads, pooled: more evidence per threshold, while each round hides only
+# newheads.MAX_HEADS products from the graph the others are scored in.
+ARRIVAL_ROUNDS = 4
 
 
-def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig) -> tuple[RelationCalibration | None, dict]:
-    """(calibration for new products or None, report). None without combined evidence, or without heads to
-    simulate; new products then get the main calibration, whose 'head has none' groups rarely write."""
-    if not cfg.combine_evidence:
-        return None, {"enabled": False}
-    sim = simulate_arrivals(model, snapshot, seed=cfg.train.seed)
+def _round(model, snapshot: Snapshot, cfg: PipelineConfig, round_index: int, mentions: torch.Tensor):
+    """(candidates, labels, groups, features, heads) of one round of simulated arrivals, or None."""
+    sim = simulate_arrivals(model, snapshot, seed=cfg.train.seed, round_index=round_index)
     if sim is None:
-        return None, {"enabled": True, "heads": 0}
+        return None
     view = sim.view
     targets = [r for r in (cfg.target_rel_types or snapshot.rel_names) if r in snapshot.rel_names]
     queries = []
@@ -47,19 +47,40 @@ def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig) -> tuple[
     cands, labels = held_out_candidates(sim.model, z, view, k=cfg.top_k, split=SPLIT_VALID,
                                         known_splits=(SPLIT_TRAIN,), queries=torch.cat(queries),
                                         type_constrained=cfg.train.type_constrained)
-    if len(cands) == 0:
-        return None, {"enabled": True, "heads": len(sim.heads), "candidates": 0}
     has_edge = heads_with_edge(view.triples(SPLIT_TRAIN), snapshot.num_nodes, snapshot.num_relations)
     groups = group_ids(cands.rels, has_edge[cands.rels, cands.heads])
-    context = feature_context(sim.feature_rows, snapshot.num_nodes, snapshot.num_relations,
-                              mention_pairs(snapshot.node_text), getattr(model, "text_x", None))
-    combiner, values = fit_combiner(candidate_features(cands, context), labels, cands.rels, cands.heads,
-                                    snapshot.num_relations, seed=cfg.train.seed)
+    context = feature_context(sim.feature_rows, snapshot.num_nodes, snapshot.num_relations, mentions,
+                              getattr(model, "text_x", None))
+    return cands, labels, groups, candidate_features(cands, context), len(sim.heads)
+
+
+def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,
+                       rounds: int = ARRIVAL_ROUNDS) -> tuple[RelationCalibration | None, dict]:
+    """(calibration for new products or None, report). None without combined evidence, or without heads to
+    simulate; new products then get the main calibration, whose 'head has none' groups rarely write."""
+    if not cfg.combine_evidence:
+        return None, {"enabled": False}
+    mentions = mention_pairs(snapshot.node_text)
+    parts = []
+    for round_index in range(rounds):
+        part = _round(model, snapshot, cfg, round_index, mentions)
+        if part is None:
+            break
+        parts.append(part)
+    heads = sum(p[4] for p in parts)
+    if not parts or sum(len(p[1]) for p in parts) == 0:
+        return None, {"enabled": True, "heads": heads, "candidates": 0}
+    cands = QueryCandidates(**{name: np.concatenate([getattr(p[0], name) for p in parts])
+                               for name in QueryCandidates.__dataclass_fields__})
+    labels, groups, features = (np.concatenate([p[i] for p in parts]) for i in (1, 2, 3))
+    combiner, values = fit_combiner(features, labels, cands.rels, cands.heads, snapshot.num_relations,
+                                    seed=cfg.train.seed)
     calibration, report = fit_relation_calibration(values, labels, groups, method=cfg.calibration,
                                                    target_precision=cfg.target_precision,
-                                                   confidence=max(cfg.precision_confidence, ARRIVALS_CONFIDENCE))
+                                                   confidence=max(cfg.precision_confidence or 0.0, ARRIVALS_CONFIDENCE),
+                                                   pooled=cfg.threshold_scope == "pooled")
     calibration.combiner = combiner
     report["per_group"] = {group_name(g, snapshot.rel_names): v for g, v in report["per_group"].items()}
-    report |= {"enabled": True, "heads": len(sim.heads),
-               "positives_per_head": float(np.sum(labels) / max(len(sim.heads), 1))}
+    report |= {"enabled": True, "heads": heads, "rounds": len(parts),
+               "positives_per_head": float(np.sum(labels) / max(heads, 1))}
     return calibration, report

@@ -122,7 +122,8 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
                                         seed=cfg.train.seed)
     calibration, report = fit_relation_calibration(values, labels, groups, method=cfg.calibration,
                                                    target_precision=cfg.target_precision,
-                                                   confidence=cfg.precision_confidence)
+                                                   confidence=cfg.precision_confidence,
+                                                   pooled=cfg.threshold_scope == "pooled")
     calibration.combiner = combiner
     report["per_group"] = {group_name(g, snapshot.rel_names): v for g, v in report["per_group"].items()}
     report["target_precision"] = cfg.target_precision

@@ -56,7 +56,7 @@ def test_the_saved_combiner_scores_exactly_the_mean_of_its_fold_models():
 
 def test_the_combiner_learns_an_interaction_a_single_score_cannot_carry():
     features, labels, rels, heads = synthetic(seed=1)
-    combiner, oof = fit_combiner(features, labels, rels, heads, num_relations=2)
+    combiner, oof = fit_combiner(features, labels, rels, heads, num_relations=2, folds=5)
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(labels, oof) > roc_auc_score(labels, features[:, COL["score"]]) + 0.03
@@ -70,7 +70,7 @@ def test_the_combiner_learns_an_interaction_a_single_score_cannot_carry():
 
 def test_a_saved_combiner_for_other_relations_or_malformed_trees_is_refused():
     features, labels, rels, heads = synthetic(n=800)
-    saved = fit_combiner(features, labels, rels, heads, num_relations=2)[0].to_dict(["A", "B"])
+    saved = fit_combiner(features, labels, rels, heads, num_relations=2, folds=5)[0].to_dict(["A", "B"])
     with pytest.raises(ValueError, match="relations differ"):
         Combiner.from_dict(saved, ["A", "C"])
     broken = dict(saved, left=[10**9] * len(saved["left"]))
@@ -80,7 +80,7 @@ def test_a_saved_combiner_for_other_relations_or_malformed_trees_is_refused():
 
 def test_a_calibration_with_a_combiner_round_trips_and_needs_its_context():
     features, labels, rels, heads = synthetic(n=1500)
-    combiner, oof = fit_combiner(features, labels, rels, heads, num_relations=2)
+    combiner, oof = fit_combiner(features, labels, rels, heads, num_relations=2, folds=5)
     groups = group_ids(rels, np.ones(len(rels), dtype=int))
     calibration = fit_relation_calibration(oof, labels, groups, method="platt", target_precision=0.8)[0]
     calibration.combiner = combiner
@@ -153,6 +153,9 @@ def test_simulated_arrivals_hide_every_edge_of_their_heads_but_one_revealed_trai
     assert not known[6]  # 5 -> 0 touches a simulated head: hidden (to be found) as well
     assert known[5]  # an edge between other nodes stays known
     assert sim.feature_rows.tolist() == rows[known & (split == SPLIT_TRAIN)].tolist()
+    # rounds of one head each draw disjoint heads, then run out
+    rounds = [simulate_arrivals(model, snap, seed=3, max_heads=1, round_index=i) for i in range(3)]
+    assert sorted(r.heads.item() for r in rounds[:2]) == [0, 1] and rounds[2] is None
 
 
 def test_a_grown_context_equals_one_built_from_every_edge():
@@ -170,3 +173,26 @@ def test_a_grown_context_equals_one_built_from_every_edge():
     assert (grown.adjacency != whole.adjacency).nnz == 0
     assert all((a != b).nnz == 0 for a, b in zip(grown.by_relation, whole.by_relation))
     assert np.allclose(grown.text, whole.text) and grown.mentions is mentions
+
+
+def test_a_pooled_threshold_rests_on_every_group_and_reaches_the_target_on_their_union():
+    rng = np.random.default_rng(4)
+    # three relations with the same score-to-truth map; relation 2 has too few candidates for its own threshold
+    sizes = (400, 300, 60)
+    rels = np.concatenate([np.full(n, r) for r, n in enumerate(sizes)])
+    scores = rng.normal(size=len(rels))
+    labels = (rng.random(len(rels)) < 1 / (1 + np.exp(-(3 * scores - 1)))).astype(int)
+    groups = group_ids(rels, np.zeros(len(rels), dtype=int))
+    per_group, per_report = fit_relation_calibration(scores, labels, groups, method="platt", target_precision=0.9,
+                                                     confidence=0.9)
+    pooled, pooled_report = fit_relation_calibration(scores, labels, groups, method="platt", target_precision=0.9,
+                                                     confidence=0.9, pooled=True)
+    thresholds = {pooled.threshold(g) for g in np.unique(groups).tolist()}
+    assert len(thresholds) == 1 and None not in thresholds  # one threshold, shared by every group
+    assert pooled_report["summary"]["threshold_scope"] == "pooled"
+    assert pooled_report["summary"]["selected_precision"] >= 0.9
+    assert pooled_report["summary"]["selected"] > per_report["summary"]["selected"]  # more evidence, more written
+    # a restored pooled calibration thresholds the same
+    restored = RelationCalibration.from_dict(json.loads(json.dumps(pooled.to_dict(["A", "B", "C"]))),
+                                             ["A", "B", "C"])
+    assert {restored.threshold(g) for g in np.unique(groups).tolist()} == thresholds
