@@ -141,7 +141,13 @@ def precision_threshold(points: dict | None, calibration: dict) -> str:
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="threshold t", ylabel="precision of p ≥ t",
            title="validation precision vs threshold (circles: chosen thresholds)")
     ax.legend(fontsize=8, loc="lower right")
-    return image(fig, "precision vs threshold") + table(
+    summary = calibration.get("summary") or {}
+    scope = ""
+    if summary.get("threshold_scope") == "pooled":
+        scope = (f"<p>One pooled threshold ({summary.get('pooled_threshold')}) over every group with its own "
+                 f"calibrator: their union selects {summary.get('selected')} validation candidates at precision "
+                 f"{summary.get('selected_precision')}, the per-group precision below varies around it.</p>")
+    return scope + image(fig, "precision vs threshold") + table(
         ["group", "candidates", "positives", "threshold", "precision at threshold", "selected"], rows)
 
 
