@@ -8,6 +8,8 @@ be found). score_candidates uses it for heads without a learned embedding, which
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -33,8 +35,20 @@ ARRIVALS_CONFIDENCE = 0.75
 ARRIVAL_ROUNDS = 1
 
 
-def _round(model, snapshot: Snapshot, cfg: PipelineConfig, round_index: int, mentions: torch.Tensor):
-    """(candidates, labels, groups, features, heads) of one round of simulated arrivals, or None."""
+@dataclass
+class ArrivalRound:
+    """The labelled candidates of one round of simulated arrivals, with their groups and features."""
+
+    cands: QueryCandidates
+    labels: np.ndarray
+    groups: np.ndarray
+    features: np.ndarray
+    heads: int
+
+
+def _round(model, snapshot: Snapshot, cfg: PipelineConfig, round_index: int,
+           mentions: torch.Tensor) -> ArrivalRound | None:
+    """One round of simulated arrivals (learn/newheads.py), or None when no heads are left for it."""
     sim = simulate_arrivals(model, snapshot, seed=cfg.train.seed, round_index=round_index)
     if sim is None:
         return None
@@ -54,7 +68,7 @@ def _round(model, snapshot: Snapshot, cfg: PipelineConfig, round_index: int, men
     groups = group_ids(cands.rels, has_edge[cands.rels, cands.heads])
     context = feature_context(sim.feature_rows, snapshot.num_nodes, snapshot.num_relations, mentions,
                               getattr(model, "text_x", None))
-    return cands, labels, groups, candidate_features(cands, context), len(sim.heads)
+    return ArrivalRound(cands, labels, groups, candidate_features(cands, context), len(sim.heads))
 
 
 def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,
@@ -70,12 +84,12 @@ def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,
         if part is None:
             break
         parts.append(part)
-    heads = sum(p[4] for p in parts)
-    if not parts or sum(len(p[1]) for p in parts) == 0:
+    heads = sum(p.heads for p in parts)
+    if sum(len(p.labels) for p in parts) == 0:
         return None, {"enabled": True, "heads": heads, "candidates": 0}
-    cands = QueryCandidates(**{name: np.concatenate([getattr(p[0], name) for p in parts])
-                               for name in QueryCandidates.__dataclass_fields__})
-    labels, groups, features = (np.concatenate([p[i] for p in parts]) for i in (1, 2, 3))
+    cands = QueryCandidates.concat([p.cands for p in parts])
+    labels, groups, features = (np.concatenate([getattr(p, name) for p in parts])
+                                for name in ("labels", "groups", "features"))
     combiner, values = fit_combiner(features, labels, cands.rels, cands.heads, snapshot.num_relations,
                                     seed=cfg.train.seed)
     calibration, report = fit_relation_calibration(values, labels, groups, method=cfg.calibration,

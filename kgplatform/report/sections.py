@@ -144,9 +144,11 @@ def precision_threshold(points: dict | None, calibration: dict) -> str:
     summary = calibration.get("summary") or {}
     scope = ""
     if summary.get("threshold_scope") == "pooled":
-        scope = (f"<p>One pooled threshold ({summary.get('pooled_threshold')}) over every group with its own "
-                 f"calibrator: their union selects {summary.get('selected')} validation candidates at precision "
-                 f"{summary.get('selected_precision')}, the per-group precision below varies around it.</p>")
+        threshold, precision = summary.get("pooled_threshold"), summary.get("selected_precision")
+        scope = (f"<p>One pooled threshold ({'none' if threshold is None else f'{threshold:.3f}'}) over every group "
+                 f"with its own calibrator: their union selects {summary.get('selected')} validation candidates"
+                 f"{'' if precision is None else f' at precision {precision:.3f}'}; the per-group precision below "
+                 "varies around it.</p>")
     return scope + image(fig, "precision vs threshold") + table(
         ["group", "candidates", "positives", "threshold", "precision at threshold", "selected"], rows)
 
