@@ -66,10 +66,6 @@ class QueryCandidates:
     def subset(self, mask: np.ndarray) -> "QueryCandidates":
         return QueryCandidates(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
 
-    @classmethod
-    def concat(cls, parts: list["QueryCandidates"]) -> "QueryCandidates":
-        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__})
-
 
 def query_context(top_scores: torch.Tensor, masked_scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(log_softmax, gap_to_best, rank) of each top-k score [B, k] within its row of masked scores [B, N]."""

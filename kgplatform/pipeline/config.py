@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from kgplatform import __version__
 from kgplatform.learn.config import TrainConfig
+from kgplatform.learn.newheads import HOLDOUT_SHARE
 
 
 class PipelineConfig(BaseModel):
@@ -37,6 +38,10 @@ class PipelineConfig(BaseModel):
         "(gradient-boosted trees fitted on validation candidates, learn/selector.py), not the score alone")
     valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
     test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
+    arrival_holdout_share: float = Field(
+        HOLDOUT_SHARE, ge=0.0, lt=0.5, description="share of heads (at most 400) held out of training so that "
+        "products arriving later are calibrated on heads the model never trained on (learn/newheads.py); "
+        "0: new products get the main calibration")
     text_links: bool = Field(
         True, description="also write edges whose tail is named in the head's text (brands, categories), "
         "re-scored by the model and kept at a threshold chosen on validation text proposals (text/proposals.py)")

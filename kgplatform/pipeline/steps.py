@@ -23,6 +23,7 @@ from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.learn.budget import budget_check
 from kgplatform.learn.model import LinkPredictor
+from kgplatform.learn.newheads import draw_arrivals, training_view
 from kgplatform.pipeline.arrivals import calibrate_arrivals
 from kgplatform.pipeline.config import PipelineConfig, model_name
 from kgplatform.pipeline.rundir import RunDir
@@ -111,7 +112,9 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     snapshot = out.load_snapshot()
-    result, test = train_and_evaluate(snapshot, out.load_tensor(RunDir.FEATURES), cfg.train, progress)
+    holdout = draw_arrivals(snapshot, cfg.train.seed, cfg.arrival_holdout_share) if cfg.combine_evidence else None
+    result, test = train_and_evaluate(training_view(snapshot, holdout), out.load_tensor(RunDir.FEATURES), cfg.train,
+                                      progress)
     if result.choice is not None:  # the input race chose: later steps rebuild the model with what it ran
         cfg = cfg.model_copy(update={"train": result.model.cfg})
         saved = out.read_json(RunDir.CONFIG)
@@ -120,7 +123,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     out.save_points(points)  # per-candidate probabilities and labels, for the run report
     text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
-    arrivals, arrivals_report = calibrate_arrivals(result.model, snapshot, cfg)  # products added later
+    arrivals, arrivals_report = calibrate_arrivals(result.model, snapshot, cfg, holdout)  # products added later
     fitted = calibration_model.to_dict(snapshot.rel_names)
     fitted.pop("combiner")  # the trees are in calibrators.json; the report keeps what a reader looks at
     out.write_json(RunDir.CALIBRATION, {**calibration, **fitted, "text_links": text_report,

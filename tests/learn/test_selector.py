@@ -131,31 +131,41 @@ def test_validation_and_test_candidates_each_have_one_split_left_to_find():
     assert valid.reverse_scores.tolist() == [6.0, 6.0, 6.0]  # the reciprocal query's score of head 0
 
 
-def test_simulated_arrivals_hide_every_edge_of_their_heads_but_one_revealed_train_edge():
+def test_arrivals_are_held_out_of_training_and_then_find_every_hidden_edge_of_their_heads():
     from kgplatform.learn.config import TrainConfig
     from kgplatform.learn.model import LinkPredictor
-    from kgplatform.learn.newheads import simulate_arrivals
+    from kgplatform.learn.newheads import SPLIT_HELD_OUT, draw_arrivals, simulate_arrivals, training_view
 
-    # heads 0 and 1 have validation edges; node 4 has none (never simulated)
-    rows = torch.tensor([[0, 0, 2], [0, 0, 3], [0, 0, 5], [1, 0, 3], [1, 0, 2], [4, 0, 2], [5, 0, 0]])
-    split = torch.tensor([SPLIT_TRAIN, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TRAIN, SPLIT_TEST])
+    # heads 0 and 1 have two outgoing train edges each; 4 and 5 have one (never drawn)
+    rows = torch.tensor([[0, 0, 2], [0, 0, 3], [0, 0, 5], [1, 0, 3], [1, 0, 2], [1, 0, 4], [4, 0, 2], [5, 0, 0]])
+    split = torch.tensor([SPLIT_TRAIN, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TRAIN, SPLIT_TRAIN, SPLIT_TEST, SPLIT_TRAIN,
+                          SPLIT_TRAIN])
     snap = Snapshot([f"n{i}" for i in range(6)], ["T"], torch.zeros(6, dtype=torch.long), [""] * 6, ["R"],
                     rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
+    assert draw_arrivals(snap, seed=3, share=0.0) is None
+    holdout = draw_arrivals(snap, seed=3, share=1.0)
+    assert holdout.heads.tolist() == [0, 1]
+    for head in (0, 1):  # one revealed train edge per head
+        assert int((holdout.revealed & (rows[:, 0] == head)).sum()) == 1
+    assert (split[holdout.revealed] == SPLIT_TRAIN).all()
+    assert holdout.hidden[2] and holdout.hidden[7]  # its validation edge, and 5 -> 0, which touches head 0
+    assert not holdout.hidden[6] and not holdout.hidden[5] and holdout.test[5]  # other edges; the test edge
+
+    # training never sees a hidden train edge; validation and test keep their splits
+    view = training_view(snap, holdout)
+    train = view.edge_split == SPLIT_TRAIN
+    assert train.tolist() == (holdout.revealed | ((rows[:, 0] == 4) & (split == SPLIT_TRAIN))).tolist()
+    assert (view.edge_split[holdout.hidden & (split == SPLIT_TRAIN)] == SPLIT_HELD_OUT).all()
+    assert view.edge_split[2] == SPLIT_VALID and view.edge_split[5] == SPLIT_TEST
+    assert training_view(snap, None) is snap
+
     model = LinkPredictor(6, 1, TrainConfig(dim=8, use_text=False))
-    sim = simulate_arrivals(model, snap, seed=3)
-    assert sim.heads.tolist() == [0, 1]
+    sim = simulate_arrivals(model, snap, holdout)
     assert not sim.model.has_embedding[[0, 1]].any() and sim.model.has_embedding[[2, 3, 4, 5]].all()
     assert model.has_embedding.all()  # the trained model is not touched
-    known = sim.view.edge_split == SPLIT_TRAIN
-    for head in (0, 1):
-        own = (rows[:, 0] == head) & known
-        assert int(own.sum()) == 1 and int(split[own][0]) == SPLIT_TRAIN  # one revealed train edge
-    assert not known[6]  # 5 -> 0 touches a simulated head: hidden (to be found) as well
-    assert known[5]  # an edge between other nodes stays known
-    assert sim.feature_rows.tolist() == rows[known & (split == SPLIT_TRAIN)].tolist()
-    # rounds of one head each draw disjoint heads, then run out
-    rounds = [simulate_arrivals(model, snap, seed=3, max_heads=1, round_index=i) for i in range(3)]
-    assert sorted(r.heads.item() for r in rounds[:2]) == [0, 1] and rounds[2] is None
+    assert (sim.view.edge_split == SPLIT_VALID).tolist() == holdout.hidden.tolist()  # what is left to find
+    assert [1, 0, 4] in sim.view.excluded.tolist()  # a held-out head's test edge: never a candidate or a label
+    assert sim.feature_rows.tolist() == rows[holdout.revealed | (rows[:, 0] == 4)].tolist()
 
 
 def test_a_grown_context_equals_one_built_from_every_edge():
