@@ -1,4 +1,4 @@
-"""The write decision for products added after training: calibrated on simulated arrivals (learn/newheads.py).
+"""The write decision for products added after training: calibrated on held-out arrivals (learn/newheads.py).
 
 A pure stage beside stages.calibrate: the same candidates, features, combiner and thresholds, fitted on the
 candidates of heads held out of training (learned embedding off, one train edge revealed, every other edge
