@@ -14,14 +14,30 @@ import torch
 from kgplatform.errors import KgpError
 from kgplatform.progress import ProgressFn
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the cache: a rewrite rehashes
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
 
 def model_fingerprint(model_path: str) -> str:
-    """Name + hash of the model's config files: a changed model never reuses old vectors."""
+    """Name + hash of the model's config and weight files: a changed model, a fine-tuned one included, never
+    reuses another's vectors."""
     path = Path(model_path)
     h = hashlib.sha256(path.name.encode())
     for name in ("config.json", "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
         if (path / name).is_file():
             h.update((path / name).read_bytes())
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            stat = (path / name).stat()
+            h.update(_file_digest(str(path / name), stat.st_size, stat.st_mtime_ns).encode())
     return f"{path.name}-{h.hexdigest()[:12]}"
 
 
