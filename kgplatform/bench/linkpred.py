@@ -17,6 +17,7 @@ from kgplatform.learn.budget import budget_check
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import train_edges
+from kgplatform.learn.newheads import draw_arrivals, training_view
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.stages import calibrate, featurize, train_and_evaluate
 from kgplatform.progress import ProgressFn, StageClock
@@ -107,10 +108,12 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     feature_stats: dict = {}
     text_x = featurize(snapshot, settings, cfg, progress, feature_stats)
     lap("featurize")
-    result, test = train_and_evaluate(snapshot, text_x, cfg, progress)
+    # as a pipeline run trains: without the heads held out to calibrate new products on (learn/newheads.py)
+    view = training_view(snapshot, draw_arrivals(snapshot, cfg.seed, PipelineConfig().arrival_holdout_share))
+    result, test = train_and_evaluate(view, text_x, cfg, progress)
     lap("train+evaluate")
     def all_entities(model) -> dict:
-        return rank_metrics(model, snapshot, SPLIT_TEST, type_constrained=False, batch_size=cfg.eval_batch_size)
+        return rank_metrics(model, view, SPLIT_TEST, type_constrained=False, batch_size=cfg.eval_batch_size)
 
     unconstrained = all_entities(result.model)
     lap("evaluate_unconstrained")
@@ -128,7 +131,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
             continue
         if variant.use_text and text_x is None:  # ours ran without text, so nothing was embedded yet
             text_x = featurize(snapshot, settings, variant, progress, feature_stats)
-        variant_result, variant_test = train_and_evaluate(snapshot, text_x, variant, progress)
+        variant_result, variant_test = train_and_evaluate(view, text_x, variant, progress)
         ablation_reports[name] = ablation_report(ABLATIONS[name], variant_result, variant_test,
                                                  all_entities(variant_result.model))
         lap(f"ablation {name}")
