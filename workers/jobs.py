@@ -3,8 +3,10 @@
 Two kinds of job run the same five steps: `pipeline` (link prediction, workers.tasks.export ...) and `recommend`
 (workers.tasks.rec_export ...). A job is one run: its id is the run id, and its tasks have fixed ids
 `<job>.export`, `<job>.featurize`, `<job>.train`, `<job>.score-NNN`, `<job>.writeback` whatever its kind, so status
-is read straight from Celery's result backend. A small record per job (kind, graph, shards, submit time, cancelled)
-and the locks live in the result backend's Redis.
+is read straight from Celery's result backend. A `finetune` job is one task, `<job>.finetune`
+(workers.tasks.text_finetune, on the gpu queue); it reads the graph and writes nothing to it, so it takes no lock.
+A small record per job (kind, graph, shards, submit time, cancelled) and the locks live in the result backend's
+Redis.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kgplatform.graph.runs import check_run_id, new_run_id
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
+from kgplatform.text.finetune import FinetuneConfig
 from workers.app import app as default_app
 from workers.app import make_app
 
@@ -30,8 +33,11 @@ RECORD_TTL_S = 30 * 24 * 3600
 LOCK_TTL_S = 7 * 24 * 3600  # a safety net only: a lock whose job has ended is taken over at once
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 STEPS = ("export", "featurize", "train", "score", "writeback")
-TASK_PREFIX = {"pipeline": "workers.tasks.", "recommend": "workers.tasks.rec_"}  # job kind -> its tasks' names
-HEARTBEAT_TASKS = {f"{prefix}{step}" for prefix in TASK_PREFIX.values() for step in STEPS}
+JOB_STEPS = {"pipeline": STEPS, "recommend": STEPS, "finetune": ("finetune",)}
+TASK_PREFIX = {"pipeline": "workers.tasks.", "recommend": "workers.tasks.rec_",
+               "finetune": "workers.tasks.text_"}  # job kind -> its tasks' names
+WRITES_GRAPH = {"pipeline", "recommend"}  # kinds that hold the graph's lock
+HEARTBEAT_TASKS = {f"{TASK_PREFIX[kind]}{step}" for kind, steps in JOB_STEPS.items() for step in steps}
 MAX_SHARDS = 256
 
 # Delete the lock only if this job still holds it (never another job's).
@@ -93,6 +99,11 @@ def submit_recommend(settings: Settings, cfg: RecRunConfig, *, graph: str | None
     return submit_job(settings, "recommend", cfg.model_dump(), graph=graph, num_shards=num_shards)
 
 
+def submit_finetune(settings: Settings, cfg: FinetuneConfig, *, graph: str | None = None) -> dict:
+    """Queue the text encoder's fine-tuning on the graph (pipeline/finetune_step.py) on the gpu queue."""
+    return submit_job(settings, "finetune", cfg.model_dump(), graph=graph, num_shards=1)
+
+
 def submit_job(settings: Settings, kind: str, config: dict, *, graph: str | None = None,
                num_shards: int | None = None) -> dict:
     """One job of ``kind`` (TASK_PREFIX) with the run config ``config`` (what its export task takes)."""
@@ -110,21 +121,25 @@ def submit_job(settings: Settings, kind: str, config: dict, *, graph: str | None
     if isinstance(num_shards, bool) or not isinstance(num_shards, int) or not 1 <= num_shards <= MAX_SHARDS:
         raise JobError(f"num_shards must be an integer from 1 to {MAX_SHARDS}, got {num_shards!r}")
     job_id = new_run_id()
-    acquire_lock(settings, graph, job_id)
+    if kind in WRITES_GRAPH:
+        acquire_lock(settings, graph, job_id)
     record = {"job_id": job_id, "run_id": job_id, "kind": kind, "graph": graph, "num_shards": num_shards,
               "submitted_at": time.time(), "cancelled": False, "config": config}
     r = client(settings)
     r.set(record_key(job_id), json.dumps(record), ex=RECORD_TTL_S)
     r.zadd(JOBS_INDEX, {job_id: record["submitted_at"]})
     ids = {"job_id": job_id, "graph": graph}
-    scores = group(step("score", task_id(job_id, "score", i), shard=i, num_shards=num_shards)
-                   for i in range(num_shards))
-    workflow = chain(
-        step("export", task_id(job_id, "export"), config=config),
-        step("featurize", task_id(job_id, "featurize")),
-        step("train", task_id(job_id, "train")),
-        chord(scores, step("writeback", task_id(job_id, "writeback"), num_shards=num_shards)),
-    )
+    if kind == "finetune":
+        workflow = step("finetune", task_id(job_id, "finetune"), config=config)
+    else:
+        scores = group(step("score", task_id(job_id, "score", i), shard=i, num_shards=num_shards)
+                       for i in range(num_shards))
+        workflow = chain(
+            step("export", task_id(job_id, "export"), config=config),
+            step("featurize", task_id(job_id, "featurize")),
+            step("train", task_id(job_id, "train")),
+            chord(scores, step("writeback", task_id(job_id, "writeback"), num_shards=num_shards)),
+        )
     try:
         submitted = workflow.apply_async()
         # Nobody waits on it here: let the result objects go (and unsubscribe) now, not at interpreter exit.
@@ -182,7 +197,8 @@ def lock_holder(settings: Settings, graph: str) -> str | None:
 
 # ---- status ------------------------------------------------------------------------------------------------------
 
-def step_metas(settings: Settings, job_id: str, num_shards: int) -> list[tuple[str, list[dict]]]:
+def step_metas(settings: Settings, job_id: str, num_shards: int,
+               kind: str = "pipeline") -> list[tuple[str, list[dict]]]:
     """Each step's task meta ({task_id, status, result}) straight from the result backend (no result objects:
     they subscribe to pub/sub channels a short-lived CLI never needs)."""
     backend = celery_app(settings).backend
@@ -191,8 +207,8 @@ def step_metas(settings: Settings, job_id: str, num_shards: int) -> list[tuple[s
         tid = task_id(job_id, step, shard)
         return {"task_id": tid, **backend.get_task_meta(tid)}
 
-    return [("export", [meta("export")]), ("featurize", [meta("featurize")]), ("train", [meta("train")]),
-            ("score", [meta("score", i) for i in range(num_shards)]), ("writeback", [meta("writeback")])]
+    return [(step, [meta(step, i) for i in range(num_shards)] if step == "score" else [meta(step)])
+            for step in JOB_STEPS[kind]]
 
 
 def error_text(result) -> str:
@@ -224,7 +240,8 @@ def job_status(settings: Settings, job_id: str) -> dict:
     """Celery's state for the job as a whole, the step it is at, and that step's progress."""
     record = get_record(settings, job_id)
     steps, state, step, detail = [], None, None, {}
-    metas = step_metas(settings, job_id, record["num_shards"])
+    kind = record.get("kind", "pipeline")
+    metas = step_metas(settings, job_id, record["num_shards"], kind)
     for name, step_meta in metas:
         s, info = step_state(step_meta)
         steps.append({"step": name, "state": s})
@@ -233,11 +250,11 @@ def job_status(settings: Settings, job_id: str) -> dict:
     if state is None:
         state, step = "SUCCESS", "done"
         detail = {"current": 1, "total": 1}
-    elif state == "PENDING" and step != "export":
+    elif state == "PENDING" and step != JOB_STEPS[kind][0]:
         state = "STARTED"  # earlier steps finished; the next one waits in its queue
     if record.get("cancelled") and state not in ("SUCCESS", "FAILURE"):
         state = "REVOKED"
-    out = {"job_id": job_id, "run_id": record["run_id"], "kind": record.get("kind", "pipeline"),
+    out = {"job_id": job_id, "run_id": record["run_id"], "kind": kind,
            "graph": record["graph"], "state": state, "step": step,
            "stage": detail.get("stage", step),
            "progress": {"current": int(detail.get("current", 0)), "total": int(detail.get("total", 0))},
@@ -279,8 +296,8 @@ def cancel_job(settings: Settings, job_id: str) -> dict:
     record = get_record(settings, job_id)
     record["cancelled"] = True
     client(settings).set(record_key(job_id), json.dumps(record), keepttl=True)
-    ids = [m["task_id"] for _, step_meta in step_metas(settings, job_id, record["num_shards"]) for m in step_meta
-           if m["status"] not in TERMINAL]
+    metas = step_metas(settings, job_id, record["num_shards"], record.get("kind", "pipeline"))
+    ids = [m["task_id"] for _, step_meta in metas for m in step_meta if m["status"] not in TERMINAL]
     celery_app(settings).control.revoke(ids)
     return {"job_id": job_id, "run_id": record["run_id"], "revoked_tasks": len(ids),
             "running_step": status["step"] if status["state"] in ("STARTED", "PROGRESS", "RETRY") else None}

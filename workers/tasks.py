@@ -22,16 +22,18 @@ from kgplatform.graph.runs import check_run_id, fail_dead_runs
 from kgplatform.graph.store import open_store
 from kgplatform.incremental.steps import BaseCache
 from kgplatform.incremental.steps import score_new as tick
-from kgplatform.pipeline import recdrift, recsteps, steps
+from kgplatform.pipeline import finetune_step, recdrift, recsteps, steps
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
+from kgplatform.text.finetune import FinetuneConfig
 from workers import jobs, ticks
 from workers.app import app
 
 log = logging.getLogger(__name__)
 SETTINGS = Settings()
 REPORT_EVERY_S = 0.5
+FINETUNE_SUMMARY = ("encoder", "fingerprint", "valid", "test", "steps", "stopped", "finetune_s")
 
 
 class JobCancelled(KgpError):
@@ -187,6 +189,15 @@ def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
         summary = steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
     jobs.release_lock(SETTINGS, graph, job_id)
     return {"job_id": job_id, "step": "writeback", **summary}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.text_finetune")
+def text_finetune(self, *, job_id: str, graph: str, config: dict) -> dict:
+    """The text encoder fine-tuned on the graph (a job of one task; the encoder lands in this worker's KGP_HOME)."""
+    with store_for(graph) as store:
+        record = finetune_step.finetune_text_step(store, SETTINGS, FinetuneConfig(**config),
+                                                  self.progress(job_id, "finetune"))
+    return {"job_id": job_id, "step": "finetune", **{k: record[k] for k in FINETUNE_SUMMARY}}
 
 
 # ---- the recommendation chain (pipeline/recsteps.py): the same ids, base and bookkeeping ------------------------

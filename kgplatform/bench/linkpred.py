@@ -109,7 +109,9 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     text_x = featurize(snapshot, settings, cfg, progress, feature_stats)
     lap("featurize")
     # as a pipeline run trains: without the heads held out to calibrate new products on (learn/newheads.py)
-    view = training_view(snapshot, draw_arrivals(snapshot, cfg.seed, PipelineConfig().arrival_holdout_share))
+    defaults = PipelineConfig()
+    view = training_view(snapshot, draw_arrivals(snapshot, cfg.seed, defaults.arrival_holdout_share,
+                                                 defaults.arrival_min_heads))
     result, test = train_and_evaluate(view, text_x, cfg, progress)
     lap("train+evaluate")
     def all_entities(model) -> dict:

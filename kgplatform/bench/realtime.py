@@ -145,7 +145,8 @@ def rank_quality(store, settings: Settings, base, ids: list[str], held: dict) ->
     (the products' k-hop neighbourhood from the store, their text, the base model extended): MRR and Hits@10."""
     hood = read_neighbourhood(store, ids, base.hops)
     new_ids, texts, _ = new_node_texts(base, hood)
-    x = encode_texts(texts, settings.embed_model, settings.cache_dir) if base.model.text_x is not None else None
+    x = encode_texts(texts, base.cfg.encoder or settings.embed_model, settings.cache_dir) \
+        if base.model.text_x is not None else None
     prep = extend(base, hood, new_ids, texts, x, {}, own_run_id="quality")
     snap = prep.snapshot
     index = {node_id: i for i, node_id in enumerate(snap.node_ids)}

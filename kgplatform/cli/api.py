@@ -63,7 +63,7 @@ def serve_api(host: str = typer.Option("127.0.0.1", help="address to listen on")
 
     from kgplatform.graph.store import open_store
     from kgplatform.serving.api import create_api
-    from kgplatform.serving.service import RecommendationService, text_encoder
+    from kgplatform.serving.service import RecommendationService
     from kgplatform.serving.tokens import load_tokens
 
     configured = settings()
@@ -71,7 +71,7 @@ def serve_api(host: str = typer.Option("127.0.0.1", help="address to listen on")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     console.print(f"loading the recommender of graph {configured.graph_name!r} ...", markup=False)
     store = open_store(configured, create_missing=False)  # a misspelt KGP_GRAPH is refused, never created
-    service = RecommendationService(configured, store, text_encoder(configured), run_id=run_id)
+    service = RecommendationService(configured, store, run_id=run_id)  # each run with its own encoder
     # Loaded (text encoding uses every core); now many small requests, each on one thread: BLAS, OpenMP and torch
     # pools contend with the other requests (measured: exact scoring of 25k items went from 0.35 ms to 12 ms with
     # numpy's BLAS pool on a busy machine).

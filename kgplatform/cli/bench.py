@@ -10,6 +10,15 @@ from typing import Optional
 import typer
 
 from kgplatform.cli.common import AsJson, NoText, console, emit_json, out, settings
+from kgplatform.cli.finetune import (
+    BatchSize,
+    Budget,
+    FreezeLayers,
+    LearningRate,
+    NoHardNegatives,
+    SeqLength,
+    finetune_config,
+)
 from kgplatform.progress import RichProgress
 
 bench_app = typer.Typer(help="Benchmarks on real datasets.", no_args_is_help=True)
@@ -122,6 +131,27 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
                               log=lambda line: console.print(line, markup=False))
     write_report(out_file, report)
     emit_json(report) if as_json else out.print_json(json.dumps(report))
+
+
+@bench_app.command("finetune")
+def bench_finetune(data: Path = typer.Option(..., exists=True, help="dataset folder"),
+                   time_budget: Budget = 1800.0, batch_size: BatchSize = 32, max_seq_length: SeqLength = 64,
+                   freeze_layers: FreezeLayers = 0, lr: LearningRate = 3e-5,
+                   no_hard_negatives: NoHardNegatives = False,
+                   out_file: Path = typer.Option(Path("bench/results/finetune.json"), "--out",
+                                                 help="results of every dataset, keyed by dataset (merged)"),
+                   md_file: Optional[Path] = typer.Option(None, "--md", help="also render them as markdown here")):
+    """Text-only completion on DIR's test split with the frozen encoder, then fine-tuned on its train edges."""
+    from kgplatform.bench.finetune import merge_results, render_finetune_markdown, run_finetune_bench
+
+    cfg = finetune_config(time_budget, batch_size, max_seq_length, freeze_layers, lr, no_hard_negatives)
+    with RichProgress(console) as progress:
+        report = run_finetune_bench(settings(), data, cfg, progress)
+    results = merge_results(out_file, report)
+    if md_file is not None:
+        md_file.write_text(render_finetune_markdown(results))
+    out.print(f"{report['dataset']}: text-only test MRR {report['before']['mrr']:.3f} -> {report['after']['mrr']:.3f} "
+              f"in {report['finetune_s']:.0f} s of fine-tuning", markup=False)
 
 
 @bench_app.command("inductive")

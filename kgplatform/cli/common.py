@@ -45,11 +45,13 @@ TopK = Annotated[int, typer.Option("--top-k", help="candidates per head and rela
 RelTypes = Annotated[list[str], typer.Option("--rel-type", help="learn from these types (default all)")]
 Targets = Annotated[list[str], typer.Option("--target", help="predict these types (default all)")]
 NoText = Annotated[bool, typer.Option("--no-text", help="graph only: no text features")]
+Encoder = Annotated[str, typer.Option("--encoder", help="text encoder: a sentence-transformers model or the folder "
+                                      "`kgp finetune-text` printed (default KGP_EMBED_MODEL)")]
 
 
 def pipeline_config(time_budget: float, target_precision: float, max_edges: int, top_k: int,
-                    rel_types: list[str], target: list[str], no_text: bool) -> PipelineConfig:
+                    rel_types: list[str], target: list[str], no_text: bool, encoder: str = "") -> PipelineConfig:
     """The run's config from the shared pipeline options (`kgp pipeline`, `kgp jobs submit pipeline`)."""
     return PipelineConfig(rel_types=rel_types, target_rel_types=target, top_k=top_k,
-                          target_precision=target_precision, max_edges=max_edges,
+                          target_precision=target_precision, max_edges=max_edges, encoder=encoder,
                           train=TrainConfig(time_budget_s=time_budget, use_text=not no_text))

@@ -1,36 +1,51 @@
-"""`kgp finetune-text`: the text encoder fine-tuned on the graph in the store (pipeline/finetune_step.py)."""
+"""`kgp finetune-text` (in this process) and `kgp jobs submit finetune-text` (a job on the gpu queue): the text
+encoder fine-tuned on the graph in the store (pipeline/finetune_step.py)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from kgplatform.cli.common import AsJson, console, emit_json, open_configured_store, out, settings
 from kgplatform.progress import RichProgress
 
+Budget = Annotated[float, typer.Option("--time-budget", min=1.0, help="fine-tuning wall-clock seconds")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=2, help="pairs per step (in-batch negatives)")]
+SeqLength = Annotated[int, typer.Option("--max-seq-length", min=8, max=512, help="tokens kept of each text")]
+FreezeLayers = Annotated[int, typer.Option("--freeze-layers", min=0, help="lower transformer layers frozen")]
+LearningRate = Annotated[float, typer.Option("--lr", min=0.0, help="learning rate")]
+NoHardNegatives = Annotated[bool, typer.Option("--no-hard-negatives", help="in-batch negatives only")]
 
-def finetune_text(time_budget: float = typer.Option(600.0, "--time-budget", help="fine-tuning wall-clock seconds"),
-                  batch_size: int = typer.Option(32, "--batch-size", help="pairs per step (in-batch negatives)"),
-                  max_seq_length: int = typer.Option(64, "--max-seq-length", help="tokens kept of each text"),
-                  freeze_layers: int = typer.Option(0, "--freeze-layers", help="lower transformer layers frozen"),
-                  lr: float = typer.Option(3e-5, "--lr", help="learning rate"),
-                  no_hard_negatives: bool = typer.Option(False, "--no-hard-negatives",
-                                                         help="in-batch negatives only"),
+
+def finetune_config(time_budget: float, batch_size: int, max_seq_length: int, freeze_layers: int, lr: float,
+                    no_hard_negatives: bool):
+    from kgplatform.text.finetune import FinetuneConfig
+
+    return FinetuneConfig(time_budget_s=time_budget, batch_size=batch_size, max_seq_length=max_seq_length,
+                          freeze_layers=freeze_layers, lr=lr, hard_negatives=not no_hard_negatives)
+
+
+def finetune_text(time_budget: Budget = 600.0, batch_size: BatchSize = 32, max_seq_length: SeqLength = 64,
+                  freeze_layers: FreezeLayers = 0, lr: LearningRate = 3e-5, no_hard_negatives: NoHardNegatives = False,
                   as_json: AsJson = False):
     """Fine-tune the text encoder on the graph's triples (head text + relation -> tail text, contrastive)."""
     from kgplatform.pipeline.finetune_step import finetune_text_step
-    from kgplatform.text.finetune import FinetuneConfig
 
-    cfg = FinetuneConfig(time_budget_s=time_budget, batch_size=batch_size, max_seq_length=max_seq_length,
-                         freeze_layers=freeze_layers, lr=lr, hard_negatives=not no_hard_negatives)
+    cfg = finetune_config(time_budget, batch_size, max_seq_length, freeze_layers, lr, no_hard_negatives)
     with RichProgress(console, enabled=not as_json) as progress:
         record = finetune_text_step(open_configured_store(), settings(), cfg, progress)
     if as_json:
         emit_json(record)
         return
+    print_record(record)
+
+
+def print_record(record: dict) -> None:
     for split in ("valid", "test"):
         before, after = record[split]["before"], record[split]["after"]
         out.print(f"{split}: text-only MRR {before['mrr']:.3f} -> {after['mrr']:.3f}, "
                   f"Hits@10 {before['hits@10']:.3f} -> {after['hits@10']:.3f}")
     out.print(f"{record['steps']} steps in {record['finetune_s']} s (stopped: {record['stopped']})")
     out.print(f"encoder: {record['encoder']}", soft_wrap=True, markup=False)
-    out.print(f"use it: KGP_EMBED_MODEL={record['encoder']} kgp pipeline ...", soft_wrap=True, markup=False)
+    out.print(f"use it: kgp pipeline --encoder {record['encoder']}", soft_wrap=True, markup=False)

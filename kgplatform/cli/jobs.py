@@ -13,6 +13,7 @@ from rich.table import Table
 
 from kgplatform.cli.common import (
     AsJson,
+    Encoder,
     MaxEdges,
     NoText,
     RelTypes,
@@ -24,6 +25,15 @@ from kgplatform.cli.common import (
     emit_json,
     out,
     pipeline_config,
+)
+from kgplatform.cli.finetune import (
+    BatchSize,
+    Budget,
+    FreezeLayers,
+    LearningRate,
+    NoHardNegatives,
+    SeqLength,
+    finetune_config,
 )
 from kgplatform.cli.recommend import Alpha, ItemLabel, NoKG, TopN, rec_run_config
 from kgplatform.graph.store import embedded_broker
@@ -52,7 +62,7 @@ def ready_settings() -> Settings:
 
 
 def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (export, features, scoring, "
-                                      "write-back) and/or gpu (training)"),
+                                      "write-back) and/or gpu (training, text fine-tuning)"),
            concurrency: int = typer.Option(1, help="processes in this worker's pool"),
            loglevel: str = typer.Option("INFO"),
            name: str = typer.Option("", help="node name (default kgp-<pid>@<host>)"),
@@ -73,12 +83,12 @@ def worker(queues: str = typer.Option("cpu,gpu", help="queues to consume: cpu (e
 def submit_pipeline(time_budget: TimeBudget = 120.0, target_precision: TargetPrecision = 0.9,
                     max_edges: MaxEdges = 10000, top_k: TopK = 10,
                     rel_type: RelTypes = [], target: Targets = [],  # noqa: B006 - typer reads defaults
-                    no_text: NoText = False, shards: Shards = 0, graph: Graph = "", follow: Follow = False,
-                    as_json: SubmitJson = False):
+                    no_text: NoText = False, encoder: Encoder = "", shards: Shards = 0, graph: Graph = "",
+                    follow: Follow = False, as_json: SubmitJson = False):
     """Queue export -> featurize -> train -> score (sharded) -> write-back for the configured graph."""
 
     settings = ready_settings()
-    cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
+    cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text, encoder)
     record = jobs.submit_pipeline(settings, cfg, graph=graph or None, num_shards=shards or None)
     submitted(settings, record, follow, as_json)
 
@@ -96,14 +106,28 @@ def submit_recommend(time_budget: TimeBudget = 300.0, top_n: TopN = 20, alpha: A
     submitted(settings, record, follow, as_json)
 
 
+@submit_app.command("finetune-text")
+def submit_finetune(time_budget: Budget = 600.0, batch_size: BatchSize = 32, max_seq_length: SeqLength = 64,
+                    freeze_layers: FreezeLayers = 0, lr: LearningRate = 3e-5,
+                    no_hard_negatives: NoHardNegatives = False, graph: Graph = "", follow: Follow = False,
+                    as_json: SubmitJson = False):
+    """Queue the text encoder's fine-tuning on the graph (what `kgp finetune-text` does) on the gpu queue; the
+    encoder is saved in that worker's KGP_HOME/encoders (the job's result names the folder)."""
+
+    settings = ready_settings()
+    cfg = finetune_config(time_budget, batch_size, max_seq_length, freeze_layers, lr, no_hard_negatives)
+    record = jobs.submit_finetune(settings, cfg, graph=graph or None)
+    submitted(settings, record, follow, as_json)
+
+
 def submitted(settings: Settings, record: dict, follow: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"job_id": record["job_id"], "run_id": record["run_id"], "kind": record["kind"],
                    "graph": record["graph"], "num_shards": record["num_shards"]})
     else:
-        out.print(f"submitted {record['kind']} job {record['job_id']} on graph {record['graph']!r} "
-                  f"({record['num_shards']} score shards); follow it: kgp jobs status {record['job_id']} --follow",
-                  markup=False)
+        shards = f" ({record['num_shards']} score shards)" if record["kind"] in jobs.WRITES_GRAPH else ""
+        out.print(f"submitted {record['kind']} job {record['job_id']} on graph {record['graph']!r}{shards}; "
+                  f"follow it: kgp jobs status {record['job_id']} --follow", markup=False)
     if follow:
         raise typer.Exit(follow_job(settings, record["job_id"]))
 

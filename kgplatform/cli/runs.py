@@ -11,6 +11,7 @@ from rich.table import Table
 
 from kgplatform.cli.common import (
     AsJson,
+    Encoder,
     MaxEdges,
     NoText,
     RelTypes,
@@ -34,11 +35,11 @@ runs_app = typer.Typer(help="Inspect and retract prediction runs.", no_args_is_h
 
 def pipeline(time_budget: TimeBudget = 120.0, target_precision: TargetPrecision = 0.9, max_edges: MaxEdges = 10000,
              top_k: TopK = 10, rel_type: RelTypes = [], target: Targets = [],  # noqa: B006 - typer reads defaults
-             no_text: NoText = False, as_json: AsJson = False):
+             no_text: NoText = False, encoder: Encoder = "", as_json: AsJson = False):
     """Export -> train -> score -> write back predicted edges for the graph in the store."""
     from kgplatform.pipeline.steps import run_pipeline  # torch and the model: only when a run is asked for
 
-    cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text)
+    cfg = pipeline_config(time_budget, target_precision, max_edges, top_k, rel_type, target, no_text, encoder)
     with RichProgress(console, enabled=not as_json) as progress:
         result = run_pipeline(open_configured_store(), settings(), cfg, progress=progress)
     summary = {"run_id": result.run_id, "model": result.model_name, "counts": result.counts,

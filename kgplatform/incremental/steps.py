@@ -57,7 +57,7 @@ def load_base_run(settings: Settings, row: dict) -> BaseRun:
     snapshot = out.load_snapshot()
     calibration, text_calibration = out.load_calibrators(snapshot.rel_names)
     if cfg.train.use_text:
-        load_encoder(settings.embed_model)  # warm now, not on the first new product (load_encoder is cached)
+        load_encoder(cfg.encoder or settings.embed_model)  # warm now, not on the first new product (it is cached)
     return BaseRun(run_id=row["run_id"], model_name=row["model"], created_at=int(row["created_at"]), cfg=cfg,
                    snapshot=snapshot, model=load_model(out, snapshot, cfg), states=out.load_tensor(RunDir.NODE_STATES),
                    calibration=calibration, text_calibration=text_calibration,
@@ -172,7 +172,8 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
     lap("neighbourhood")
     new_ids, texts, skipped = new_node_texts(base, hood)
     changed = changed_texts(base, hood)
-    vectors = encode_texts(texts + list(changed.values()), settings.embed_model, settings.cache_dir) \
+    encoder = base.cfg.encoder or settings.embed_model  # the base run's: its vectors and these must agree
+    vectors = encode_texts(texts + list(changed.values()), encoder, settings.cache_dir) \
         if base.model.text_x is not None and (texts or changed) else None
     new_x = vectors[:len(texts)] if vectors is not None else None
     changed_x = {i: vectors[len(texts) + j] for j, i in enumerate(changed)} if vectors is not None else {}

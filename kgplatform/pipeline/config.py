@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from kgplatform import __version__
 from kgplatform.learn.config import TrainConfig
-from kgplatform.learn.newheads import HOLDOUT_SHARE
+from kgplatform.learn.newheads import HOLDOUT_SHARE, MIN_HEADS
 
 
 class PipelineConfig(BaseModel):
@@ -38,10 +38,14 @@ class PipelineConfig(BaseModel):
         "(gradient-boosted trees fitted on validation candidates, learn/selector.py), not the score alone")
     valid_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for validation")
     test_ratio: float = Field(0.1, ge=0.0, lt=0.5, description="share of unsplit edges held out for test")
+    encoder: str = Field(
+        "", description="sentence-transformers model or folder for node text (a fine-tuned one: `kgp finetune-text`); "
+        "empty: KGP_EMBED_MODEL, recorded in the run's config when the run starts")
     arrival_holdout_share: float = Field(
         HOLDOUT_SHARE, ge=0.0, lt=0.5, description="share of heads (at most 400) held out of training so that "
         "products arriving later are calibrated on heads the model never trained on (learn/newheads.py); "
-        "0: new products get the main calibration")
+        "0, or fewer than arrival_min_heads: none, and new products get the main calibration")
+    arrival_min_heads: int = Field(MIN_HEADS, ge=1, description="hold out no heads when the share is fewer")
     text_links: bool = Field(
         True, description="also write edges whose tail is named in the head's text (brands, categories), "
         "re-scored by the model and kept at a threshold chosen on validation text proposals (text/proposals.py)")

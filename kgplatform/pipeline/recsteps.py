@@ -39,6 +39,7 @@ def rec_export_step(store: GraphStore, settings: Settings, run_id: str, cfg: Rec
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     name = rec_model_name(cfg.train)
+    cfg = cfg.model_copy(update={"encoder": cfg.encoder or settings.embed_model})  # later steps read this one
     out.write_json(RunDir.CONFIG, {"run_id": run_id, "kind": "recommend", "graph": store.graph_name,
                                    "backend": store.backend, "model": name, **cfg.model_dump()})
     data = export_recdata(store, item_label=cfg.item_label, behaviour_types=cfg.behaviour_types or None,
@@ -64,7 +65,7 @@ def rec_featurize_step(settings: Settings, run_id: str, progress: ProgressFn | N
     stats: dict = {}
     text_x = None
     if cfg.train.use_text:
-        text_x = encode_texts(out.load_recdata().entity_text, settings.embed_model, settings.cache_dir,
+        text_x = encode_texts(out.load_recdata().entity_text, cfg.encoder or settings.embed_model, settings.cache_dir,
                               batch_size=settings.embed_batch_size, progress=progress, stats=stats)
     out.save_tensor(RunDir.FEATURES, text_x)
     return out.record_step("featurize", {"features": stats}, started)

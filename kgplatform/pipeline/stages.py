@@ -49,10 +49,11 @@ def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
 
 
 def featurize(snapshot: Snapshot, settings: Settings, cfg: TrainConfig, progress: ProgressFn | None = None,
-              stats: dict | None = None) -> torch.Tensor | None:
+              stats: dict | None = None, encoder: str = "") -> torch.Tensor | None:
+    """Node text vectors from ``encoder`` (empty: KGP_EMBED_MODEL), or None for a graph-only model."""
     if not cfg.use_text:
         return None
-    return encode_texts(snapshot.node_text, settings.embed_model, settings.cache_dir,
+    return encode_texts(snapshot.node_text, encoder or settings.embed_model, settings.cache_dir,
                         batch_size=settings.embed_batch_size, progress=progress, stats=stats)
 
 

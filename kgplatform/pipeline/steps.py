@@ -80,6 +80,7 @@ def export_step(store: GraphStore, settings: Settings, run_id: str, cfg: Pipelin
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     name = model_name(cfg.train)
+    cfg = cfg.model_copy(update={"encoder": cfg.encoder or settings.embed_model})  # later steps read this one
     out.write_json(RunDir.CONFIG, {"run_id": run_id, "graph": store.graph_name, "backend": store.backend,
                                    "model": name, **cfg.model_dump()})
     snapshot = export_snapshot(store, labels=cfg.labels, rel_types=cfg.rel_types, page_size=settings.page_size,
@@ -101,7 +102,7 @@ def featurize_step(settings: Settings, run_id: str, progress: ProgressFn | None 
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     stats: dict = {}
-    text_x = featurize(out.load_snapshot(), settings, cfg.train, progress, stats)
+    text_x = featurize(out.load_snapshot(), settings, cfg.train, progress, stats, encoder=cfg.encoder)
     out.save_tensor(RunDir.FEATURES, text_x)
     return out.record_step("featurize", {"features": stats}, started)
 
@@ -112,7 +113,8 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     snapshot = out.load_snapshot()
-    holdout = draw_arrivals(snapshot, cfg.train.seed, cfg.arrival_holdout_share) if cfg.combine_evidence else None
+    holdout = draw_arrivals(snapshot, cfg.train.seed, cfg.arrival_holdout_share,
+                            cfg.arrival_min_heads) if cfg.combine_evidence else None
     result, test = train_and_evaluate(training_view(snapshot, holdout), out.load_tensor(RunDir.FEATURES), cfg.train,
                                       progress)
     if result.choice is not None:  # the input race chose: later steps rebuild the model with what it ran

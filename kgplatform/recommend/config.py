@@ -55,6 +55,9 @@ class RecRunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     train: RecConfig = Field(default_factory=RecConfig)
+    encoder: str = Field(
+        "", description="sentence-transformers model or folder for node text (a fine-tuned one: `kgp finetune-text`); "
+        "empty: KGP_EMBED_MODEL, recorded in the run's config when the run starts")
     item_label: str | None = Field(
         "Product", description="label of the recommendable items, plus anything with behaviour (None: only those)")
     behaviour_types: list[str] = Field(default_factory=list, description="behaviour types to learn from (empty: all)")

@@ -58,17 +58,21 @@ class Live:
     catalog: Catalog
     items_after: tuple[int, str]  # new items are those after this (created_at ms, id) in the store
     item_labels: list[str]  # the run's item label (empty: any entity)
+    encode: Encode  # text vectors from the run's own encoder
 
 
-def text_encoder(settings: Settings) -> Encode:
+def text_encoder(settings: Settings, encoder: str = "") -> Encode:
+    """Vectors from ``encoder`` (empty: KGP_EMBED_MODEL), through the embedding cache."""
     def encode(texts: list[str]) -> np.ndarray:
-        return encode_texts(texts, settings.embed_model, settings.cache_dir, batch_size=settings.embed_batch_size) \
-            .numpy()
+        return encode_texts(texts, encoder or settings.embed_model, settings.cache_dir,
+                            batch_size=settings.embed_batch_size).numpy()
     return encode
 
 
-def load_serving_model(settings: Settings, run_id: str, encode: Encode) -> tuple[ServingModel, Catalog]:
-    """A completed recommendation run's model, vectors, item index and catalogue (the run directory; no store)."""
+def load_serving_model(settings: Settings, run_id: str,
+                       encode: Encode | None = None) -> tuple[ServingModel, Catalog, Encode]:
+    """A completed recommendation run's model, vectors, item index and catalogue (the run directory; no store),
+    and the text encoder its items are matched with (``encode``, else the run's own)."""
     folder = RunDir.of(settings.runs_dir, run_id)
     if not folder.has(RunDir.MODEL, RunDir.REC_DATA):
         raise KgpError(f"run {run_id} has no trained recommender in {folder.path} (KGP_HOME must be the one the run "
@@ -76,14 +80,19 @@ def load_serving_model(settings: Settings, run_id: str, encode: Encode) -> tuple
     config = folder.read_json(RunDir.CONFIG, {}) or {}
     if config.get("kind") != "recommend":
         raise KgpError(f"run {run_id} is not a recommendation run")
+    encode = encode or text_encoder(settings, config.get("encoder", ""))
     data = folder.load_recdata()
     item_text = encode(data.entity_text[: data.num_items]) if data.num_items else np.zeros((0, 0), np.float32)
-    return engine.build_serving_model(run_id, folder.model_name(), load_rec_model(folder), data, item_text,
-                                      lambda vectors, sample: choose_index(vectors, sample))
+    model = engine.build_serving_model(run_id, folder.model_name(), load_rec_model(folder), data, item_text,
+                                       lambda vectors, sample: choose_index(vectors, sample))
+    return *model, encode
 
 
 class RecommendationService:
-    def __init__(self, settings: Settings, store: GraphStore, encode: Encode, *, run_id: str | None = None):
+    def __init__(self, settings: Settings, store: GraphStore, encode: Encode | None = None, *,
+                 run_id: str | None = None):
+        """encode: text vectors for every run served; None: each run's own encoder (its config's, else
+        KGP_EMBED_MODEL), so a run trained on a fine-tuned encoder is queried with it."""
         self.settings, self.store, self.encode = settings, store, encode
         self.pinned_run = run_id  # None: follow the newest completed run
         self._writer = threading.Lock()
@@ -108,12 +117,12 @@ class RecommendationService:
         rows = execute(self.store, "serving/run_created", {"run_id": run_id}, read_only=True)
         if not rows or rows[0]["method"] != METHOD or rows[0]["status"] != "completed":
             raise KgpError(f"run {run_id} is not a completed recommendation run of graph {self.store.graph_name!r}")
-        model, catalog = load_serving_model(self.settings, run_id, self.encode)
+        model, catalog, encode = load_serving_model(self.settings, run_id, self.encode)
         log.info("loaded run %s (%s items, index %s) in %.1f s", run_id, catalog.size,
                  model.index_report.get("kind"), time.perf_counter() - started)
         label = RunDir.of(self.settings.runs_dir, run_id).load_rec_config().item_label
         return Live(model, catalog, (int(rows[0]["created_at"] or 0) - SINCE_MARGIN_MS, ""),
-                    [label] if label else [])
+                    [label] if label else [], encode)
 
     def reload(self, run_id: str | None = None) -> bool:
         """Swap in run_id (default: the newest completed run) when it is not the live one; True when swapped.
@@ -162,7 +171,7 @@ class RecommendationService:
         with self._writer:
             if self.live is not live:  # swapped meanwhile: the next call looks again against the new model
                 return 0
-            catalog = engine.add_items(live.model, live.catalog, items, self.encode) if items else live.catalog
+            catalog = engine.add_items(live.model, live.catalog, items, live.encode) if items else live.catalog
             self.live = Live(live.model, catalog, max(cursor, live.items_after), live.item_labels)
         if items:
             log.info("folded in %d new item(s)", len(items))
@@ -266,7 +275,7 @@ class RecommendationService:
 
     def search(self, query: str, k: int) -> dict:
         live = self.live
-        match = engine.match_query(live.model, live.catalog, query, self.encode)
+        match = engine.match_query(live.model, live.catalog, query, live.encode)
         items = engine.item_rows(live.catalog, engine.exact_rank(match.scores, set(), k))
         for row in items:
             row["linked"] = bool(match.linked[live.catalog.row(row["item"])])
@@ -277,7 +286,7 @@ class RecommendationService:
         sm, catalog = live.model, live.catalog
         view = engine.user_view(sm, catalog, user_id, self.recorded_items(user_id)) if user_id else \
             engine.UserView(None, set(), [], "none")
-        match = engine.match_query(sm, catalog, query, self.encode)
+        match = engine.match_query(sm, catalog, query, live.encode)
         ranked, basis = engine.keyword_recommendations(sm, catalog, match, view, k)
         return {"query": query, "user": user_id, "run_id": sm.run_id, "basis": basis,
                 "named_entities": match.named, "items": engine.item_rows(catalog, ranked)}

@@ -52,7 +52,9 @@ def trained(base_settings, catalog, new_products, tmp_path_factory):
     folder = tmp_path_factory.mktemp("incremental-catalog")
     write_dataset(base, folder)
     ingest_path(store, folder)
-    cfg = PipelineConfig(train=TrainConfig(time_budget_s=20, seed=1), target_precision=0.6, max_edges=400)
+    # a quarter of the products held out to calibrate new ones on: a 200-product catalogue has few to spare
+    cfg = PipelineConfig(train=TrainConfig(time_budget_s=20, seed=1), target_precision=0.6, max_edges=400,
+                         arrival_holdout_share=0.25, arrival_min_heads=20)
     result = run_pipeline(store, settings, cfg)
     yield store, settings, result
     store.delete_graph()

@@ -142,8 +142,9 @@ def test_arrivals_are_held_out_of_training_and_then_find_every_hidden_edge_of_th
                           SPLIT_TRAIN])
     snap = Snapshot([f"n{i}" for i in range(6)], ["T"], torch.zeros(6, dtype=torch.long), [""] * 6, ["R"],
                     rows[:, [0, 2]].t().contiguous(), rows[:, 1].contiguous(), split)
-    assert draw_arrivals(snap, seed=3, share=0.0) is None
-    holdout = draw_arrivals(snap, seed=3, share=1.0)
+    assert draw_arrivals(snap, seed=3, share=0.0, min_heads=1) is None
+    assert draw_arrivals(snap, seed=3, share=0.5, min_heads=2) is None  # one head: fewer than asked for
+    holdout = draw_arrivals(snap, seed=3, share=1.0, min_heads=2)
     assert holdout.heads.tolist() == [0, 1]
     for head in (0, 1):  # one revealed train edge per head
         assert int((holdout.revealed & (rows[:, 0] == head)).sum()) == 1

@@ -9,7 +9,7 @@ from kgplatform.graph.store import open_store
 from kgplatform.ingest.load import ingest_rec_layout
 from kgplatform.pipeline.recsteps import run_recommend_pipeline
 from kgplatform.recommend.config import RecConfig, RecRunConfig
-from kgplatform.serving.service import RecommendationService, text_encoder
+from kgplatform.serving.service import RecommendationService
 from tests.support.recfolders import write_rec_folder
 from tests.support.recsynth import planted_folder_files
 
@@ -33,4 +33,4 @@ def served(base_settings, tmp_path_factory):
 @pytest.fixture(scope="package")
 def service(served):
     settings, store, _ = served
-    return RecommendationService(settings, store, text_encoder(settings))
+    return RecommendationService(settings, store)

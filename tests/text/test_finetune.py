@@ -6,12 +6,15 @@ import random
 
 import torch
 
-from kgplatform.settings import default_embedding_model
+from kgplatform.learn.config import TrainConfig
+from kgplatform.pipeline.stages import featurize
+from kgplatform.settings import Settings, default_embedding_model
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from kgplatform.text.embeddings import encode_texts, load_encoder, model_fingerprint
 from kgplatform.text.encoders import save_encoder
 from kgplatform.text.finetune import (
     FinetuneConfig,
+    candidate_sample,
     finetune,
     node_texts,
     same_type_negatives,
@@ -82,3 +85,17 @@ def test_a_short_fine_tune_raises_validation_mrr_and_reloads_exactly(tmp_path):
     assert len(list((tmp_path / "cache").glob("embeddings-*.sqlite"))) == 2
     again = encode_texts(texts, str(folder), tmp_path / "cache", stats=(stats := {}))
     assert stats["encoded"] == 0 and torch.equal(again, tuned)
+
+    # a run that names the fine-tuned encoder gets its vectors (pipeline featurize, cfg.encoder)
+    settings = Settings(KGP_HOME=str(tmp_path / "home"))
+    featurized = featurize(snapshot, settings, TrainConfig(), encoder=str(folder))
+    products = slice(len(BRANDS), 20)  # the brands' own text is empty; node_texts names them
+    assert torch.allclose(featurized[products], tuned[products], atol=1e-5)
+
+
+def test_cheap_validation_ranks_among_the_true_ends_and_a_fixed_sample():
+    triples = torch.tensor([[0, 0, 5], [7, 0, 2]])
+    picked = candidate_sample(triples, num_nodes=50, max_nodes=10, seed=1)
+    assert len(picked) == 10 and {0, 2, 5, 7} <= set(picked.tolist())
+    assert torch.equal(picked, candidate_sample(triples, num_nodes=50, max_nodes=10, seed=1))  # the same every time
+    assert candidate_sample(triples, num_nodes=50, max_nodes=50, seed=1) is None  # all of them: no sample
