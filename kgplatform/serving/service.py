@@ -172,7 +172,7 @@ class RecommendationService:
             if self.live is not live:  # swapped meanwhile: the next call looks again against the new model
                 return 0
             catalog = engine.add_items(live.model, live.catalog, items, live.encode) if items else live.catalog
-            self.live = Live(live.model, catalog, max(cursor, live.items_after), live.item_labels)
+            self.live = Live(live.model, catalog, max(cursor, live.items_after), live.item_labels, live.encode)
         if items:
             log.info("folded in %d new item(s)", len(items))
         return len(items)

@@ -81,6 +81,8 @@ def test_too_few_new_buys_give_no_verdict_and_cold_start_is_not_drift(fresh):
 
 def test_a_refresh_reuses_the_newest_runs_config(planted_run, settings, store):
     graph_store, base_settings, cfg, summary = planted_run
-    assert refresh_config(graph_store, base_settings) == (cfg, summary["run_id"])
+    # the run's config as it ran: with the encoder it resolved, which a refresh keeps
+    resolved = cfg.model_copy(update={"encoder": base_settings.embed_model})
+    assert refresh_config(graph_store, base_settings) == (resolved, summary["run_id"])
     assert refresh_config(store, settings) == (RecRunConfig(), None)  # a graph without a run: the defaults
     assert check_recommendation_drift(store, settings)["status"] == "no-model"

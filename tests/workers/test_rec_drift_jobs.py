@@ -51,7 +51,8 @@ def test_drift_on_a_worker_queues_one_retrain_that_then_quiets_the_guard(worker_
     twice = ticks.schedule_retraining(client, settings.graph, base, got["reasons"], kind="recommend")
     assert twice["submitted"] is None and twice["job_id"] == job_id  # one retrain per base run
     record = jobs.get_record(client, job_id)
-    assert (record["kind"], record["graph"], record["config"]) == ("recommend", settings.graph, cfg.model_dump())
+    ran = cfg.model_copy(update={"encoder": settings.embed_model})  # the base run's config, its encoder resolved
+    assert (record["kind"], record["graph"], record["config"]) == ("recommend", settings.graph, ran.model_dump())
     # The periodic refresh, queued behind the retrain's first step, finds the graph busy and steps aside.
     busy = on_worker(client, "scheduled_recommend", settings.graph)
     assert f"already has a recommend job running: {job_id}" in busy["skipped"]
