@@ -154,6 +154,30 @@ def bench_finetune(data: Path = typer.Option(..., exists=True, help="dataset fol
               f"in {report['finetune_s']:.0f} s of fine-tuning", markup=False)
 
 
+@bench_app.command("discover")
+def bench_discover(data: Path = typer.Option(..., exists=True, help="dataset folder with product text"),
+                   relation: str = typer.Option("HAS_BRAND", help="the relation whose tail nodes are hidden"),
+                   hide: float = typer.Option(0.2, min=0.01, max=0.9, help="share of those nodes hidden"),
+                   time_budget: float = typer.Option(300.0, help="tagger training wall-clock seconds"),
+                   seed: int = typer.Option(0),
+                   out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
+                   md_file: Optional[Path] = typer.Option(None, "--md", help="render this report (and the other "
+                                                          "discover-*.json beside --out) as markdown here")):
+    """Hide a share of the brands; count how many the entity tagger finds again in product text, and how precisely."""
+    from kgplatform.bench.discover import render_discover_markdown, run_discover
+    from kgplatform.text.ner import TaggerConfig
+
+    with RichProgress(console) as progress:
+        report = run_discover(settings(), data, relation=relation, hide=hide, seed=seed,
+                              cfg=TaggerConfig(time_budget_s=time_budget, seed=seed), progress=progress)
+    write_report(out_file, report)
+    if md_file is not None:
+        others = [json.loads(f.read_text()) for f in sorted(out_file.parent.glob("discover-*.json"))
+                  if f != out_file] if out_file else []
+        md_file.write_text(render_discover_markdown(others + [report]))
+    out.print_json(json.dumps(report))
+
+
 @bench_app.command("inductive")
 def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset folder with Product nodes"),
                     time_budget: float = typer.Option(120.0, help="training wall-clock budget in seconds"),

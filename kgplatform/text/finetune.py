@@ -12,8 +12,6 @@ Pure functions over a Snapshot and a SentenceTransformer; saving and the cache l
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +22,7 @@ from kgplatform.learn.evaluate import ranks, sample_triples, summarize
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges
 from kgplatform.progress import ProgressFn
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.text.keepbest import KeepBest, TrainingClock
 
 SEP = " [SEP] "
 
@@ -208,17 +207,17 @@ def finetune(model, snapshot: Snapshot, cfg: FinetuneConfig, progress: ProgressF
                                  cfg.valid_max_nodes)
 
     before = validate()
-    start = time.perf_counter()  # the budget buys training: the frozen encoder's measurement is not part of it
     result = FinetuneResult(before=before, best=before)
-    best_state, best_mrr, stale = None, before["mrr"], 0
+    kept = KeepBest(before["mrr"], cfg.patience)
     loss_fn = MultipleNegativesRankingLoss(model, scale=cfg.scale)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     pairs = training_pairs(snapshot, texts, gen, cfg.hard_negatives)
     if not pairs.queries:
         raise ValueError("finetune: the snapshot has no train edges to learn from")
     model.train()
-    cursor, last_eval, losses = 0, time.perf_counter(), []
-    while time.perf_counter() - start < cfg.time_budget_s:
+    cursor, losses = 0, []
+    clock = TrainingClock(cfg.time_budget_s, cfg.eval_every_s)  # buys training: the frozen encoder's check is before
+    while clock.running():
         if cursor >= len(pairs.queries):  # a new epoch: a new shuffle and new hard negatives
             pairs, cursor = training_pairs(snapshot, texts, gen, cfg.hard_negatives), 0
         batch = slice(cursor, cursor + cfg.batch_size)
@@ -232,27 +231,19 @@ def finetune(model, snapshot: Snapshot, cfg: FinetuneConfig, progress: ProgressF
         opt.step()
         result.steps += 1
         losses.append(float(loss.detach()))
-        now = time.perf_counter()
-        if now - last_eval >= cfg.eval_every_s or now - start >= cfg.time_budget_s:
+        if clock.due():
             metrics = validate()
             model.train()
-            last_eval = time.perf_counter()
-            result.curve.append({"seconds": round(last_eval - start, 1), "step": result.steps,
-                                 "pairs": result.steps * cfg.batch_size, "loss": sum(losses) / len(losses),
-                                 "valid_mrr": metrics["mrr"]})
+            result.curve.append({"seconds": clock.validated(progress, "fine-tune text encoder"),
+                                 "step": result.steps, "pairs": result.steps * cfg.batch_size,
+                                 "loss": sum(losses) / len(losses), "valid_mrr": metrics["mrr"]})
             losses = []
-            if progress is not None:  # seconds of the budget spent
-                progress("fine-tune text encoder", min(int(last_eval - start), int(cfg.time_budget_s)),
-                         int(cfg.time_budget_s))
-            if metrics["mrr"] > best_mrr:
-                best_mrr, best_state, result.best, stale = metrics["mrr"], copy.deepcopy(model.state_dict()), metrics, 0
-            else:
-                stale += 1
-                if stale >= cfg.patience:
-                    result.stopped = "patience"
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            if kept.offer(model, metrics["mrr"]):
+                result.best = metrics
+            elif kept.exhausted:
+                result.stopped = "patience"
+                break
+    kept.restore(model)
     model.eval()
-    result.seconds = time.perf_counter() - start
+    result.seconds = clock.elapsed()
     return result
