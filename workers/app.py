@@ -38,7 +38,7 @@ def make_app(settings: Settings) -> Celery:
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         task_default_queue="cpu",
         task_routes={"workers.tasks.train": {"queue": "gpu"}, "workers.tasks.rec_train": {"queue": "gpu"},
-                     "workers.tasks.text_finetune": {"queue": "gpu"},
+                     "workers.tasks.text_finetune": {"queue": "gpu"}, "workers.tasks.text_discover": {"queue": "gpu"},
                      "workers.tasks.*": {"queue": "cpu"}},
         beat_schedule=beat_schedule(settings),
     )

@@ -5,6 +5,8 @@ Two kinds of job run the same five steps: `pipeline` (link prediction, workers.t
 `<job>.export`, `<job>.featurize`, `<job>.train`, `<job>.score-NNN`, `<job>.writeback` whatever its kind, so status
 is read straight from Celery's result backend. A `finetune` job is one task, `<job>.finetune`
 (workers.tasks.text_finetune, on the gpu queue); it reads the graph and writes nothing to it, so it takes no lock.
+A `discover` job is one task too, `<job>.discover` (workers.tasks.text_discover, gpu queue); it writes proposed
+entities and links, so it holds the graph's lock like a pipeline.
 A small record per job (kind, graph, shards, submit time, cancelled) and the locks live in the result backend's
 Redis.
 """
@@ -22,6 +24,7 @@ from celery import Celery, chain, chord, group
 from kgplatform.errors import JobError, KgpError
 from kgplatform.graph.runs import check_run_id, new_run_id
 from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.discover_step import DiscoverConfig
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
 from kgplatform.text.finetune import FinetuneConfig
@@ -33,10 +36,11 @@ RECORD_TTL_S = 30 * 24 * 3600
 LOCK_TTL_S = 7 * 24 * 3600  # a safety net only: a lock whose job has ended is taken over at once
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 STEPS = ("export", "featurize", "train", "score", "writeback")
-JOB_STEPS = {"pipeline": STEPS, "recommend": STEPS, "finetune": ("finetune",)}
+JOB_STEPS = {"pipeline": STEPS, "recommend": STEPS, "finetune": ("finetune",), "discover": ("discover",)}
 TASK_PREFIX = {"pipeline": "workers.tasks.", "recommend": "workers.tasks.rec_",
-               "finetune": "workers.tasks.text_"}  # job kind -> its tasks' names
-WRITES_GRAPH = {"pipeline", "recommend"}  # kinds that hold the graph's lock
+               "finetune": "workers.tasks.text_", "discover": "workers.tasks.text_"}  # job kind -> its tasks' names
+WRITES_GRAPH = {"pipeline", "recommend", "discover"}  # kinds that hold the graph's lock
+SINGLE_TASK = {"finetune", "discover"}  # kinds whose job is one task (named after its step)
 HEARTBEAT_TASKS = {f"{TASK_PREFIX[kind]}{step}" for kind, steps in JOB_STEPS.items() for step in steps}
 MAX_SHARDS = 256
 
@@ -104,6 +108,11 @@ def submit_finetune(settings: Settings, cfg: FinetuneConfig, *, graph: str | Non
     return submit_job(settings, "finetune", cfg.model_dump(), graph=graph, num_shards=1)
 
 
+def submit_discover(settings: Settings, cfg: DiscoverConfig, *, graph: str | None = None) -> dict:
+    """Queue entity discovery on the graph (pipeline/discover_step.py) on the gpu queue; holds the graph's lock."""
+    return submit_job(settings, "discover", cfg.model_dump(), graph=graph, num_shards=1)
+
+
 def submit_job(settings: Settings, kind: str, config: dict, *, graph: str | None = None,
                num_shards: int | None = None) -> dict:
     """One job of ``kind`` (TASK_PREFIX) with the run config ``config`` (what its export task takes)."""
@@ -129,8 +138,9 @@ def submit_job(settings: Settings, kind: str, config: dict, *, graph: str | None
     r.set(record_key(job_id), json.dumps(record), ex=RECORD_TTL_S)
     r.zadd(JOBS_INDEX, {job_id: record["submitted_at"]})
     ids = {"job_id": job_id, "graph": graph}
-    if kind == "finetune":
-        workflow = step("finetune", task_id(job_id, "finetune"), config=config)
+    if kind in SINGLE_TASK:
+        (only,) = JOB_STEPS[kind]
+        workflow = step(only, task_id(job_id, only), config=config)
     else:
         scores = group(step("score", task_id(job_id, "score", i), shard=i, num_shards=num_shards)
                        for i in range(num_shards))

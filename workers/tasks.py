@@ -22,8 +22,9 @@ from kgplatform.graph.runs import check_run_id, fail_dead_runs
 from kgplatform.graph.store import open_store
 from kgplatform.incremental.steps import BaseCache
 from kgplatform.incremental.steps import score_new as tick
-from kgplatform.pipeline import finetune_step, recdrift, recsteps, steps
+from kgplatform.pipeline import discover_step, finetune_step, recdrift, recsteps, steps
 from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.discover_step import DiscoverConfig
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
 from kgplatform.text.finetune import FinetuneConfig
@@ -33,6 +34,7 @@ from workers.app import app
 log = logging.getLogger(__name__)
 SETTINGS = Settings()
 REPORT_EVERY_S = 0.5
+DISCOVER_SUMMARY = ("run_id", "model", "entities_written", "links_written", "proposals", "tagger_valid_best")
 FINETUNE_SUMMARY = ("encoder", "fingerprint", "valid", "test", "steps", "stopped", "finetune_s")
 
 
@@ -198,6 +200,16 @@ def text_finetune(self, *, job_id: str, graph: str, config: dict) -> dict:
         record = finetune_step.finetune_text_step(store, SETTINGS, FinetuneConfig(**config),
                                                   self.progress(job_id, "finetune"))
     return {"job_id": job_id, "step": "finetune", **{k: record[k] for k in FINETUNE_SUMMARY}}
+
+
+@app.task(base=StepTask, bind=True, name="workers.tasks.text_discover")
+def text_discover(self, *, job_id: str, graph: str, config: dict) -> dict:
+    """Entities found in text, proposed into the graph under the job's run id; frees the graph at the end."""
+    with store_for(graph) as store:
+        summary = discover_step.discover_entities_step(store, SETTINGS, DiscoverConfig(**config),
+                                                       self.progress(job_id, "discover"), run_id=job_id)
+    jobs.release_lock(SETTINGS, graph, job_id)
+    return {"job_id": job_id, "step": "discover", **{k: summary[k] for k in DISCOVER_SUMMARY}}
 
 
 # ---- the recommendation chain (pipeline/recsteps.py): the same ids, base and bookkeeping ------------------------

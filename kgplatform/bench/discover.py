@@ -30,7 +30,7 @@ from kgplatform.graph.store import open_store
 from kgplatform.ingest.load import ingest_path
 from kgplatform.progress import ProgressFn
 from kgplatform.settings import Settings
-from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
+from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from kgplatform.text.linking import find_mentions, relation_heads_tails, relation_matcher
 from kgplatform.text.ner import TaggerConfig, distant_examples, predict_spans, propose_entities, train_tagger
 from kgplatform.textnorm import name_of, normalize
@@ -65,7 +65,7 @@ def run_discover(settings: Settings, data: Path, *, relation: str = "HAS_BRAND",
     order = torch.randperm(len(entities), generator=torch.Generator().manual_seed(seed))
     hidden = entities[order[:max(1, round(hide * len(entities)))]].sort().values
     view = hide_nodes(snapshot, hidden)
-    known = (SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST)
+    known = (SPLIT_NONE, SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST)  # every edge not hidden
 
     examples, types = distant_examples(view, [relation], known_splits=known)
     result = train_tagger(settings.embed_model, examples, types, cfg, progress)

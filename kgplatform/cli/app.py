@@ -9,7 +9,7 @@ from kgplatform.cli.api import clients_app, serve_api
 from kgplatform.cli.bench import bench_app
 from kgplatform.cli.common import console
 from kgplatform.cli.demo import demo
-from kgplatform.cli.finetune import finetune_text
+from kgplatform.cli.finetune import discover_entities, finetune_text
 from kgplatform.cli.incremental import score_new, watch
 from kgplatform.cli.jobs import jobs_app, worker
 from kgplatform.cli.recommend import recommend_command, recommend_run_command
@@ -26,6 +26,7 @@ app.command("ingest")(ingest)
 app.command("cypher")(cypher)
 app.command("pipeline")(pipeline)
 app.command("finetune-text")(finetune_text)
+app.command("discover-entities")(discover_entities)
 app.add_typer(runs_app, name="runs")
 app.add_typer(jobs_app, name="jobs")
 app.command("worker")(worker)

@@ -1,5 +1,6 @@
-"""`kgp finetune-text` (in this process) and `kgp jobs submit finetune-text` (a job on the gpu queue): the text
-encoder fine-tuned on the graph in the store (pipeline/finetune_step.py)."""
+"""`kgp finetune-text` and `kgp discover-entities` (in this process), and their options for `kgp jobs submit`: the
+text encoder fine-tuned on the graph in the store (pipeline/finetune_step.py), and new entities found in text
+(pipeline/discover_step.py)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,37 @@ def print_record(record: dict) -> None:
     out.print(f"{record['steps']} steps in {record['finetune_s']} s (stopped: {record['stopped']})")
     out.print(f"encoder: {record['encoder']}", soft_wrap=True, markup=False)
     out.print(f"use it: kgp pipeline --encoder {record['encoder']}", soft_wrap=True, markup=False)
+
+
+Relations = Annotated[list[str], typer.Option("--relation", help="relation whose tail nodes to find in head text "
+                                              "(repeatable; default HAS_BRAND)")]
+MinHeads = Annotated[int, typer.Option("--min-heads", min=1, help="texts that must name an entity to propose it")]
+
+
+def discover_config(relations: list[str], time_budget: float, min_heads: int):
+    from kgplatform.pipeline.discover_step import DiscoverConfig
+    from kgplatform.text.ner import TaggerConfig
+
+    return DiscoverConfig(relations=relations or ["HAS_BRAND"], tagger=TaggerConfig(time_budget_s=time_budget),
+                          min_heads=min_heads)
+
+
+def discover_entities(relation: Relations = [], time_budget: Budget = 300.0,  # noqa: B006 - typer reads defaults
+                      min_heads: MinHeads = 2, as_json: AsJson = False):
+    """Train an entity tagger on the graph's own names in text; propose entities the graph lacks, with their links."""
+    from kgplatform.pipeline.discover_step import discover_entities_step
+
+    cfg = discover_config(relation, time_budget, min_heads)
+    with RichProgress(console, enabled=not as_json) as progress:
+        summary = discover_entities_step(open_configured_store(), settings(), cfg, progress)
+    if as_json:
+        emit_json(summary)
+        return
+    out.print(f"run {summary['run_id']}: {len(summary['proposals'])} entities proposed, "
+              f"{sum(summary['links_written'].values())} links (tagger span F1 on held-out products "
+              f"{summary['tagger_valid_best']['f1']:.3f})", markup=False)
+    for p in summary["proposals"][:20]:
+        out.print(f"  {p['type']} {p['name']!r}: named by {p['mentions']} (confidence {p['confidence']:.2f})",
+                  markup=False)
+    out.print(f"review them: kgp review list --run {summary['run_id']}; undo: kgp runs retract {summary['run_id']}",
+              markup=False)

@@ -31,8 +31,11 @@ from kgplatform.cli.finetune import (
     Budget,
     FreezeLayers,
     LearningRate,
+    MinHeads,
     NoHardNegatives,
+    Relations,
     SeqLength,
+    discover_config,
     finetune_config,
 )
 from kgplatform.cli.recommend import Alpha, ItemLabel, NoKG, TopN, rec_run_config
@@ -120,6 +123,17 @@ def submit_finetune(time_budget: Budget = 600.0, batch_size: BatchSize = 32, max
     submitted(settings, record, follow, as_json)
 
 
+@submit_app.command("discover-entities")
+def submit_discover(relation: Relations = [], time_budget: Budget = 300.0,  # noqa: B006 - typer reads defaults
+                    min_heads: MinHeads = 2, graph: Graph = "", follow: Follow = False, as_json: SubmitJson = False):
+    """Queue entity discovery (what `kgp discover-entities` does) on the gpu queue: proposed entities and their
+    links are written under the job's run id."""
+
+    settings = ready_settings()
+    record = jobs.submit_discover(settings, discover_config(relation, time_budget, min_heads), graph=graph or None)
+    submitted(settings, record, follow, as_json)
+
+
 def submitted(settings: Settings, record: dict, follow: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"job_id": record["job_id"], "run_id": record["run_id"], "kind": record["kind"],
@@ -178,7 +192,7 @@ def print_status(info: dict) -> None:
         out.print(f"error: {info['error']}", markup=False)
     waiting = [s["step"] for s in info["steps"] if s["state"] == "PENDING"]
     if info["state"] in ("PENDING", "STARTED") and waiting and waiting[0] == info["step"]:
-        queue = "gpu" if info["step"] == "train" else "cpu"
+        queue = "gpu" if info["step"] in ("train", "finetune", "discover") else "cpu"
         out.print(f"{info['step']} waits in queue {queue!r}: is a worker consuming it? (`kgp worker --queues "
                   f"{queue}`)", markup=False)
     result = info.get("result") if info["state"] == "SUCCESS" else None
@@ -186,6 +200,13 @@ def print_status(info: dict) -> None:
         written = result.get("written") or {}
         out.print(f"wrote {written.get('written')} recommendations for {written.get('users')} users; see one: "
                   f"kgp recommend USER_ID; inspect: kgp runs show {info['run_id']}", markup=False)
+    elif result and info["kind"] == "finetune":
+        out.print(f"encoder {result['encoder']}; text-only test MRR {result['test']['before']['mrr']:.3f} -> "
+                  f"{result['test']['after']['mrr']:.3f}; use it: kgp pipeline --encoder {result['encoder']}",
+                  markup=False, soft_wrap=True)
+    elif result and info["kind"] == "discover":
+        out.print(f"proposed {len(result['proposals'])} entities and {sum(result['links_written'].values())} links; "
+                  f"review: kgp review list --run {info['run_id']}", markup=False)
     elif result:
         out.print(f"wrote {result.get('predicted')} edges {result.get('written_per_type')}; "
                   f"inspect: kgp runs show {info['run_id']}", markup=False)

@@ -111,6 +111,12 @@ def retract_run(store: GraphStore, run_id: str, *, include_accepted: bool = Fals
             if n < batch:
                 break
     embeddings = remove_embeddings(store, run_id=run_id, batch=batch)  # a recommendation run's vectors
+    entities = 0  # a discovery run's proposed entities, once their links are gone
+    while True:
+        n = execute(store, "runs/retract_proposed_entities", {"run_id": run_id, "batch": batch})[0]["count"]
+        entities += n
+        if n < batch:
+            break
     execute(store, "runs/set_status", {"run_id": run_id, "status": "retracted"})
     return {"run_id": run_id, "removed": removed, "total_removed": sum(removed.values()),
-            "embeddings_removed": embeddings}
+            "embeddings_removed": embeddings, "entities_removed": entities}

@@ -187,6 +187,9 @@ def review_edges(store: GraphStore, selector: Selector, action: str, by: str | N
             for batch in chunks(rows, APPLY_BATCH):
                 for r in execute(store, "review/apply", {"rows": batch}, rel_type=rel_type):
                     changed_keys.add((r["head"], rel_type, r["tail"], r["run_id"]))
+        if status == "accepted" and changed_keys:  # a proposed entity is accepted with its first accepted link
+            execute(store, "review/accept_proposed_entities",
+                    {"ids": sorted({tail for _, _, tail, _ in changed_keys}), "by": by})
 
     def key(e: dict) -> tuple:
         return e["head"], e["rel_type"], e["tail"], e["run_id"]

@@ -1,5 +1,5 @@
-"""The entity tagger: distant labels from the graph, tags aligned to tokens, and brands the graph never had found
-in product text."""
+"""The entity tagger's pure parts: distant labels from the graph, tags aligned to tokens and back to spans. Training
+it and finding brands the graph lacks: tests/pipeline/test_discover_step.py."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ from kgplatform.settings import default_embedding_model
 from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
 from kgplatform.text.ner import (
     Span,
-    TaggerConfig,
     decode_spans,
     distant_examples,
     encode_batch,
-    predict_spans,
-    propose_entities,
     tag_names,
     token_labels,
-    train_tagger,
 )
 
 BRANDS = ["Norvale", "Quistrel", "Bramwick", "Tolvane", "Feyhold", "Ostrava Works", "Kelmstead", "Pardona",
@@ -73,24 +69,3 @@ def test_distant_labels_mark_a_products_own_brand_and_align_to_tokens():
             probs[i] = torch.tensor([0.1, 0.9 if a == 7 else 0.0, 0.0 if a == 7 else 0.9])
     (decoded,) = [decode_spans(text, offsets, probs, 1)]
     assert [(s.text, s.kind) for s in decoded] == [("Ostrava Works", 0)] and abs(decoded[0].confidence - 0.9) < 1e-6
-
-
-def test_a_tagger_trained_on_known_brands_finds_a_brand_the_graph_does_not_have():
-    snapshot = catalogue(BRANDS[:8])
-    examples, types = distant_examples(snapshot, ["HAS_BRAND"])
-    result = train_tagger(default_embedding_model(), examples, types,
-                          TaggerConfig(time_budget_s=40, batch_size=16, max_seq_length=24, lr=1e-4, eval_every_s=10))
-    assert result.best["f1"] > result.before["f1"] + 0.5, (result.before, result.best, result.curve)
-
-    unseen = catalogue(BRANDS[8:], per_brand=4, seed=9)  # Vintrel and Haskoll: no node in the graph
-    texts = unseen.node_text[2:]
-    spans = predict_spans(result.model, result.tokenizer, texts, len(types), max_length=24)
-    nodes = list(range(len(snapshot.node_ids), len(snapshot.node_ids) + len(texts)))
-    joined = Snapshot(snapshot.node_ids + unseen.node_ids[2:], snapshot.type_names,
-                      torch.cat([snapshot.node_type, unseen.node_type[2:]]), snapshot.node_text + texts,
-                      snapshot.rel_names, snapshot.edge_index, snapshot.edge_type, snapshot.edge_split)
-    proposals = propose_entities(joined, nodes, spans, types, min_heads=2)
-    assert {p.key for p in proposals} >= {"vintrel", "haskoll"}, proposals
-    assert all(p.kind == "Brand" and p.key not in {b.lower() for b in BRANDS[:8]} for p in proposals)
-    found = {p.key: p for p in proposals}
-    assert len(found["vintrel"].heads) >= 2 and found["vintrel"].evidence
