@@ -17,7 +17,8 @@ from kgplatform.learn.budget import budget_check
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import train_edges
-from kgplatform.learn.newheads import draw_arrivals, training_view
+from kgplatform.learn.newheads import training_view
+from kgplatform.pipeline.arrivals import hold_out_arrivals
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.stages import calibrate, featurize, train_and_evaluate
 from kgplatform.progress import ProgressFn, StageClock
@@ -109,9 +110,7 @@ def run_linkpred(settings: Settings, data: Path, *, time_budget: float = 300.0, 
     text_x = featurize(snapshot, settings, cfg, progress, feature_stats)
     lap("featurize")
     # as a pipeline run trains: without the heads held out to calibrate new products on (learn/newheads.py)
-    defaults = PipelineConfig()
-    view = training_view(snapshot, draw_arrivals(snapshot, cfg.seed, defaults.arrival_holdout_share,
-                                                 defaults.arrival_min_heads))
+    view = training_view(snapshot, hold_out_arrivals(snapshot, PipelineConfig(train=cfg)))
     result, test = train_and_evaluate(view, text_x, cfg, progress)
     lap("train+evaluate")
     def all_entities(model) -> dict:

@@ -15,7 +15,7 @@ from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge
 from kgplatform.learn.index import train_edges
 from kgplatform.learn.mentions import mention_pairs
-from kgplatform.learn.newheads import ArrivalHoldout, simulate_arrivals
+from kgplatform.learn.newheads import ArrivalHoldout, draw_arrivals, simulate_arrivals
 from kgplatform.learn.per_relation import RelationCalibration, fit_relation_calibration, group_ids, group_name
 from kgplatform.learn.selector import candidate_features, feature_context, fit_combiner
 from kgplatform.pipeline.config import PipelineConfig
@@ -24,6 +24,14 @@ from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 # The held-out arrivals are a few hundred heads at most, so the thresholds rest on small top sets: their
 # precision must clear the target at this confidence at least, whatever the run's precision_confidence.
 ARRIVALS_CONFIDENCE = 0.75
+
+
+def hold_out_arrivals(snapshot: Snapshot, cfg: PipelineConfig) -> ArrivalHoldout | None:
+    """The heads a run holds out of training to calibrate new products on; None without combined evidence or
+    when the graph gives fewer than cfg.arrival_min_heads."""
+    if not cfg.combine_evidence:
+        return None
+    return draw_arrivals(snapshot, cfg.train.seed, cfg.arrival_holdout_share, cfg.arrival_min_heads)
 
 
 def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,

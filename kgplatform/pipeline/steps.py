@@ -23,8 +23,8 @@ from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.learn.budget import budget_check
 from kgplatform.learn.model import LinkPredictor
-from kgplatform.learn.newheads import draw_arrivals, training_view
-from kgplatform.pipeline.arrivals import calibrate_arrivals
+from kgplatform.learn.newheads import training_view
+from kgplatform.pipeline.arrivals import calibrate_arrivals, hold_out_arrivals
 from kgplatform.pipeline.config import PipelineConfig, model_name
 from kgplatform.pipeline.rundir import RunDir
 from kgplatform.pipeline.stages import (
@@ -113,8 +113,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     snapshot = out.load_snapshot()
-    holdout = draw_arrivals(snapshot, cfg.train.seed, cfg.arrival_holdout_share,
-                            cfg.arrival_min_heads) if cfg.combine_evidence else None
+    holdout = hold_out_arrivals(snapshot, cfg)
     result, test = train_and_evaluate(training_view(snapshot, holdout), out.load_tensor(RunDir.FEATURES), cfg.train,
                                       progress)
     if result.choice is not None:  # the input race chose: later steps rebuild the model with what it ran
