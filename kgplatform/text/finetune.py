@@ -95,11 +95,17 @@ def same_type_negatives(node_type: Tensor, tails: Tensor, gen: torch.Generator) 
     return torch.where(n > 1, order[slot.clamp(max=len(order) - 1)], tails)
 
 
+def embedding_dimension(model) -> int:
+    """The encoder's vector size: get_embedding_dimension where sentence-transformers has it, the older name else."""
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return method()
+
+
 @torch.no_grad()
 def embed(model, texts: list[str], batch_size: int = 128) -> Tensor:
     """Unit-length vectors [n, d] (float32, CPU)."""
     if not texts:
-        return torch.empty(0, model.get_sentence_embedding_dimension())
+        return torch.empty(0, embedding_dimension(model))
     vectors = model.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True,
                            show_progress_bar=False)
     return vectors.float().cpu()
@@ -115,7 +121,7 @@ class TextScorer:
         if candidates is None:
             self.nodes = embed(model, texts, batch_size)
         else:
-            self.nodes = torch.zeros(len(texts), model.get_sentence_embedding_dimension())
+            self.nodes = torch.zeros(len(texts), embedding_dimension(model))
             self.nodes[candidates] = embed(model, [texts[i] for i in candidates.tolist()], batch_size)
         self.blocked = None
         if candidates is not None:
