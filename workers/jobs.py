@@ -40,7 +40,7 @@ JOB_STEPS = {"pipeline": STEPS, "recommend": STEPS, "finetune": ("finetune",), "
 TASK_PREFIX = {"pipeline": "workers.tasks.", "recommend": "workers.tasks.rec_",
                "finetune": "workers.tasks.text_", "discover": "workers.tasks.text_"}  # job kind -> its tasks' names
 WRITES_GRAPH = {"pipeline", "recommend", "discover"}  # kinds that hold the graph's lock
-SINGLE_TASK = {"finetune", "discover"}  # kinds whose job is one task (named after its step)
+SINGLE_TASK = {kind for kind, steps in JOB_STEPS.items() if len(steps) == 1}  # one task, named after its step
 HEARTBEAT_TASKS = {f"{TASK_PREFIX[kind]}{step}" for kind, steps in JOB_STEPS.items() for step in steps}
 MAX_SHARDS = 256
 
@@ -206,6 +206,12 @@ def lock_holder(settings: Settings, graph: str) -> str | None:
 
 
 # ---- status ------------------------------------------------------------------------------------------------------
+
+def step_queue(kind: str, step: str) -> str:
+    """The queue a job step's task is routed to (workers/app.py's task_routes)."""
+    routes = default_app.conf.task_routes or {}
+    return (routes.get(f"{TASK_PREFIX[kind]}{step}") or {}).get("queue", default_app.conf.task_default_queue)
+
 
 def step_metas(settings: Settings, job_id: str, num_shards: int,
                kind: str = "pipeline") -> list[tuple[str, list[dict]]]:

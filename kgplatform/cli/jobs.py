@@ -192,7 +192,7 @@ def print_status(info: dict) -> None:
         out.print(f"error: {info['error']}", markup=False)
     waiting = [s["step"] for s in info["steps"] if s["state"] == "PENDING"]
     if info["state"] in ("PENDING", "STARTED") and waiting and waiting[0] == info["step"]:
-        queue = "gpu" if info["step"] in ("train", "finetune", "discover") else "cpu"
+        queue = jobs.step_queue(info["kind"], info["step"])
         out.print(f"{info['step']} waits in queue {queue!r}: is a worker consuming it? (`kgp worker --queues "
                   f"{queue}`)", markup=False)
     result = info.get("result") if info["state"] == "SUCCESS" else None
