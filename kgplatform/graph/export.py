@@ -11,6 +11,9 @@ from kgplatform.progress import ProgressFn
 from kgplatform.snapshot import SPLIT_CODES, SPLIT_NONE, SPLIT_TRAIN, Snapshot
 from kgplatform.textnorm import node_text
 
+# cypher/export/edges_page.cypher's state of a predicted edge
+PREDICTED, ACCEPTED, REJECTED = "predicted:", "predicted:accepted", "predicted:rejected"
+
 
 def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_types: list[str] | None = None,
                     page_size: int = 10000, progress: ProgressFn | None = None) -> Snapshot:
@@ -45,16 +48,16 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
         rows = execute(store, "export/edges_page", {"ids": page_ids, "rel_types": rel_types},
                    read_only=True)
         for r in rows:
-            h, t = index.get(r["head"]), index.get(r["tail"])
-            if h is None or t is None:  # an endpoint outside the chosen labels
-                continue
-            if r["predicted"] and r["status"] != "accepted":
-                excluded.append((h, r["rel"], t))
-                if r["status"] == "rejected":
-                    rejected.append((h, r["rel"], t))
+            rel, state = r["rel"], r["state"]
+            pairs = [(h, t) for h, t in zip(map(index.get, r["heads"]), map(index.get, r["tails"]))
+                     if h is not None and t is not None]  # else an endpoint outside the chosen labels
+            if state is None or not state.startswith(PREDICTED) or state == ACCEPTED:
+                split = SPLIT_TRAIN if state == ACCEPTED else SPLIT_CODES.get(state, SPLIT_NONE)
+                facts.extend((h, rel, t, split) for h, t in pairs)
             else:
-                split = SPLIT_TRAIN if r["predicted"] else SPLIT_CODES.get(r["split"], SPLIT_NONE)
-                facts.append((h, r["rel"], t, split))
+                excluded.extend((h, rel, t) for h, t in pairs)
+                if state == REJECTED:
+                    rejected.extend((h, rel, t) for h, t in pairs)
         if progress:
             progress("export edges", page_number, len(pages))
 

@@ -13,11 +13,13 @@ from falkordb.path import Path as FPath
 from kgplatform.errors import StoreError, TransientStoreError
 from kgplatform.graph import cypher_files
 
+PRIMITIVE = {str, int, float, bool, type(None)}  # returned as they are: most values of a large reply
 TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
 
 class FalkorStore:
     backend = "falkordb"
+    pipelined_writes = True  # one writer per graph: concurrent batches queue, never deadlock (graph/store.py)
 
     def __init__(self, host: str, port: int, graph_name: str, *, password: str | None = None,
                  timeout_s: float | None = None, socket_timeout_s: float | None = None,
@@ -54,7 +56,8 @@ class FalkorStore:
             raise StoreError(f"FalkorDB refused the statement: {exc}\n--- statement ---\n{text[:2000]}") from exc
         columns = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
         columns = [c.decode() if isinstance(c, bytes) else c for c in columns]
-        return [{c: plain(v) for c, v in zip(columns, row)} for row in result.result_set]
+        return [{c: v if type(v) in PRIMITIVE else plain(v) for c, v in zip(columns, row)}
+                for row in result.result_set]
 
     def apply_schema(self, rel_types: list[str] | tuple[str, ...] = ()) -> None:
         statements = cypher_files.schema_statements(self.backend)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from kgplatform.graph import cypher_files
@@ -43,15 +45,42 @@ def chunks(rows: list, size: int) -> Iterator[list]:
 def write_rows(store: GraphStore, name: str, rows: list[Row], *, batch_size: int,
                label: str | None = None, rel_type: str | None = None,
                on_batch: Callable[[int], None] | None = None) -> int:
-    """UNWIND $rows in batches; returns the sum of the statement's `count` column (what it created/changed)."""
+    """UNWIND $rows in batches; returns the sum of the statement's `count` column (what it created/changed).
+
+    A store with pipelined_writes (FalkorDB: one writer per graph, so batches cannot deadlock) gets the next batch
+    sent while the previous one runs: the client encodes parameters while the server writes. Batches must then be
+    independent of each other's order, which every UNWIND statement here is."""
     text = cypher_files.render(name, label=label, rel_type=rel_type)
+
+    def send(batch: list[Row]) -> int:
+        return sum(int(r.get("count", 0) or 0) for r in store.query(text, {"rows": batch}))
+
+    batches = list(chunks(rows, batch_size))
+    if not getattr(store, "pipelined_writes", False) or len(batches) < 2:
+        total = 0
+        for batch in batches:
+            total += send(batch)
+            if on_batch:
+                on_batch(len(batch))
+        return total
     total = 0
-    for batch in chunks(rows, batch_size):
-        result = store.query(text, {"rows": batch})
-        total += sum(int(r.get("count", 0) or 0) for r in result)
-        if on_batch:
-            on_batch(len(batch))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kgp-write") as pool:
+        in_flight: deque = deque()
+        for batch in batches:
+            in_flight.append((pool.submit(send, batch), len(batch)))
+            if len(in_flight) == 2:
+                total += _finish(in_flight.popleft(), on_batch)
+        while in_flight:
+            total += _finish(in_flight.popleft(), on_batch)
     return total
+
+
+def _finish(sent: tuple[Future, int], on_batch: Callable[[int], None] | None) -> int:
+    future, size = sent
+    count = future.result()
+    if on_batch:
+        on_batch(size)
+    return count
 
 
 def embedded_server(settings: Settings) -> EmbeddedFalkorDB:

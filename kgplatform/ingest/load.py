@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kgplatform.graph.names import LABEL_PATTERN, assign_labels, assign_rel_types
 from kgplatform.graph.schema import declared_schema, label_registry, relation_registry
-from kgplatform.graph.store import GraphStore, execute, write_rows
+from kgplatform.graph.store import GraphStore, chunks, execute, write_rows
 from kgplatform.ingest.behaviour import looks_like_interaction_log
 from kgplatform.ingest.bookkeeping import recorded_load
 from kgplatform.ingest.catalog import parse_catalog
@@ -94,7 +94,7 @@ def reconcile_names(store: GraphStore, graph: ParsedGraph) -> ParsedGraph:
     return replace(
         graph,
         entities=[replace(e, label=rename_label.get(e.label, e.label)) for e in graph.entities],
-        triples=[replace(t, rel_type=rename_rel.get(t.rel_type, t.rel_type)) for t in graph.triples],
+        triples=[t._replace(rel_type=rename_rel.get(t.rel_type, t.rel_type)) for t in graph.triples],
         relation_text={rename_rel.get(t, t): x for t, x in graph.relation_text.items()},
         relation_sources={rename_rel.get(t, t): s for t, s in graph.relation_sources.items()},
         label_sources={rename_label.get(lb, lb): s for lb, s in graph.label_sources.items()},
@@ -139,10 +139,19 @@ def _write(store: GraphStore, graph: ParsedGraph, *, batch_size: int, progress: 
 
     by_label = defaultdict(list)
     for e in graph.entities:
-        by_label[e.label].append({"id": e.id, "name": e.name, "description": e.description, "type": e.type,
-                                  "props": dict(e.properties)})
+        row = {"id": e.id, "name": e.name, "description": e.description, "type": e.type}
+        if e.properties:  # absent, not {}: every parameter value costs the client time to encode
+            row["props"] = dict(e.properties)
+        by_label[e.label].append(row)
     for label, rows in sorted(by_label.items()):
-        write_rows(store, "ingest/merge_entities", rows, batch_size=batch_size, label=label, on_batch=advance)
+        for batch in chunks(rows, batch_size):
+            known = {r["id"] for r in execute(store, "ingest/known_ids", {"ids": [r["id"] for r in batch]},
+                                              read_only=True)}
+            write_rows(store, "ingest/create_entities", [r for r in batch if r["id"] not in known],
+                       batch_size=batch_size, label=label)
+            write_rows(store, "ingest/merge_entities", [r for r in batch if r["id"] in known],
+                       batch_size=batch_size, label=label)
+            advance(len(batch))
     relabelled = _remove_stale_labels(store, graph, batch_size=batch_size) if relabel else 0
 
     by_type = defaultdict(list)
