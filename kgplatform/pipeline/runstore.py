@@ -42,7 +42,7 @@ TEMPORARY = ".tmp"
 
 
 def check_file_name(name: str) -> str:
-    if not isinstance(name, str) or not FILE_NAME.match(name):
+    if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
         raise KgpError(f"invalid run file name {str(name)[:80]!r}: must match {FILE_NAME.pattern}")
     return name
 
@@ -71,7 +71,7 @@ def local_files(out: RunDir) -> dict[str, list[int]]:
     files = {}
     for path in out.path.rglob("*"):
         name = path.relative_to(out.path).as_posix()
-        if path.is_file() and FILE_NAME.match(name) and not name.endswith(TEMPORARY):
+        if path.is_file() and FILE_NAME.fullmatch(name) and not name.endswith(TEMPORARY):
             files[name] = local_stat(path)
     return files
 
@@ -94,17 +94,19 @@ class RunStore:
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.put_is_atomic = bool(OBJECT_STORES & set(protocols))
 
-    def key(self, run_id: str, name: str = "") -> str:
-        """The key of a run's file (or the run's prefix): ids and names are checked before they become a key."""
-        prefix = f"{self.root}/{check_run_id(run_id)}"
-        return f"{prefix}/{check_file_name(name)}" if name else prefix
+    def prefix(self, run_id: str) -> str:
+        """The run's folder at the URL: the id is checked before it becomes part of a key."""
+        return f"{self.root}/{check_run_id(run_id)}"
+
+    def key(self, run_id: str, name: str) -> str:
+        return f"{self.prefix(run_id)}/{check_file_name(name)}"
 
     def shown(self, run_id: str) -> str:
         return f"{shown_url(self.url)}/{check_run_id(run_id)}"
 
     def remote_files(self, run_id: str) -> dict[str, str]:
         """{name: fingerprint} of the run's files at the URL; names that are not a run's file are ignored."""
-        prefix = self.key(run_id)
+        prefix = self.prefix(run_id)
         self.fs.invalidate_cache(prefix)  # another host may have written since this process last listed
         try:
             found = self.fs.find(prefix, detail=True)
@@ -115,7 +117,7 @@ class RunStore:
             name = path[len(prefix) + 1:] if path.startswith(prefix + "/") else ""
             if info.get("type", "file") != "file" or name.endswith(TEMPORARY):
                 continue
-            if not FILE_NAME.match(name):
+            if not FILE_NAME.fullmatch(name):
                 log.warning("ignoring %r under %s: not a run file name", name[:80], self.shown(run_id))
                 continue
             files[name] = fingerprint(info)
