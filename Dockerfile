@@ -23,7 +23,7 @@ COPY pyproject.toml README.md ./
 COPY kgplatform ./kgplatform
 COPY workers ./workers
 COPY cypher ./cypher
-RUN pip install .
+RUN pip install ".[s3]"
 
 RUN useradd --create-home --uid 1000 kgp \
     && mkdir -p /var/lib/kgp \

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GRAPH_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$"
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # Which store: 'auto' means Neo4j when NEO4J_URI is set, else the embedded FalkorDB.
     store: Literal["auto", "falkordb", "neo4j"] = Field("auto", alias="KGP_STORE")
     home: Path = Field(Path(".kgp"), alias="KGP_HOME")
+    # Run artefacts shared between hosts (pipeline/runstore.py): an fsspec URL, file:///srv/kgp-runs or
+    # s3://bucket/prefix. Unset or empty: $KGP_HOME/runs alone, which every worker must then share. Credentials come
+    # from the client's own environment (AWS_ACCESS_KEY_ID, ...), never from the URL.
+    runs_url: str | None = Field(None, alias="KGP_RUNS_URL", pattern=r"^[a-z][a-z0-9+.\-]*://[^@\s]*$")
+    runs_s3_endpoint_url: str | None = Field(None, alias="KGP_RUNS_S3_ENDPOINT_URL",
+                                             description="an S3-compatible server for s3:// runs (MinIO, ...)")
     graph: str = Field("kgp", alias="KGP_GRAPH", pattern=GRAPH_NAME_PATTERN)
 
     falkordb_host: str = Field("127.0.0.1", alias="KGP_FALKORDB_HOST")
@@ -112,6 +118,11 @@ class Settings(BaseSettings):
     review_token: str | None = Field(None, alias="KGP_REVIEW_TOKEN")
     # The recommendation API's clients (`kgp serve-api`): "name=token,..." besides $KGP_HOME/api-clients.json.
     api_tokens: str | None = Field(None, alias="KGP_API_TOKENS", repr=False)
+
+    @field_validator("runs_url", "runs_s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return value or None  # compose passes KGP_RUNS_URL= to mean "the shared volume only"
 
     @property
     def backend(self) -> str:

@@ -27,8 +27,10 @@ _ENV_LINE = re.compile(r"^\s*#?\s*([A-Za-z_][A-Za-z0-9_]*)=")
 PYTHON_SERVICES = ("worker-cpu", "worker-gpu", "beat", "flower", "api")
 WORKERS = ("worker-cpu", "worker-gpu")
 # The secrets compose needs; none may have a default, and .env.example leaves them empty.
-SECRETS = ("NEO4J_PASSWORD", "KGP_REDIS_PASSWORD", "KGP_FLOWER_USER", "KGP_FLOWER_PASSWORD", "KGP_API_TOKENS")
+SECRETS = ("NEO4J_PASSWORD", "KGP_REDIS_PASSWORD", "KGP_MINIO_ROOT_USER", "KGP_MINIO_ROOT_PASSWORD", "KGP_FLOWER_USER",
+           "KGP_FLOWER_PASSWORD", "KGP_API_TOKENS")
 TEST_ENV = {"NEO4J_PASSWORD": "neo4j-test-password", "KGP_REDIS_PASSWORD": "redis-test-password",
+            "KGP_MINIO_ROOT_USER": "kgp-minio", "KGP_MINIO_ROOT_PASSWORD": "minio-test-password",
             "KGP_FLOWER_USER": "ops", "KGP_FLOWER_PASSWORD": "flower-test-password",
             "KGP_API_TOKENS": "shop=api-test-token-0123456789abcdef"}
 # One Compose substitution: "$$", ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR.
@@ -137,7 +139,8 @@ def test_invalid_key_fails_validation(tmp_path: Path) -> None:
 
 
 def test_services_present(compose: dict) -> None:
-    assert {"neo4j", "redis", "worker-cpu", "worker-gpu", "beat", "flower"} <= set(compose["services"])
+    assert {"neo4j", "redis", "minio", "minio-init", "worker-cpu", "worker-gpu", "beat", "flower"} <= \
+        set(compose["services"])
 
 
 def test_neo4j_has_a_real_healthcheck(compose: dict) -> None:
@@ -365,3 +368,37 @@ def test_published_ports_bind_to_localhost_only(compose: dict) -> None:
     assert [m for _, m in published["flower"]] == ["127.0.0.1:5555:5555"]
     assert [m for _, m in published["api"]] == ["127.0.0.1:8766:8766"]
     assert sorted(m for _, m in published["neo4j"]) == ["127.0.0.1:7474:7474", "127.0.0.1:7687:7687"]
+
+
+# ---- run artefacts: MinIO, and the workers pointed at it -------------------------------------------------------
+
+def test_minio_requires_its_password_is_not_published_and_is_checked(compose: dict) -> None:
+    services = interpolate(compose, TEST_ENV)["services"]
+    minio = services["minio"]
+    assert "ports" not in minio, "minio must not be published on the host: services reach it as minio:9000"
+    assert minio["environment"] == {"MINIO_ROOT_USER": "kgp-minio", "MINIO_ROOT_PASSWORD": "minio-test-password"}
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    init = services["minio-init"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "minio-test-password" not in " ".join(init["entrypoint"])  # the key is in the environment, not in `ps`
+    assert init["environment"]["MC_HOST_local"] == "http://kgp-minio:minio-test-password@minio:9000"
+    assert init["entrypoint"][-1] == "local/kgp-runs"
+
+
+@pytest.mark.parametrize("name", ("worker-cpu", "worker-gpu", "beat", "api"))
+def test_services_share_runs_through_minio(compose: dict, name: str) -> None:
+    service = interpolate(compose, TEST_ENV)["services"][name]
+    env = service["environment"]
+    assert env["KGP_RUNS_URL"] == "s3://kgp-runs/runs" and env["KGP_RUNS_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("kgp-minio", "minio-test-password")
+    assert service["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert "kgp-home:/var/lib/kgp" in service["volumes"]  # each host's working copy, and the runs when unset
+
+
+def test_an_empty_runs_url_keeps_runs_on_the_volume(compose: dict, tmp_path: Path) -> None:
+    """KGP_RUNS_URL= in .env turns the object store off: the services then see an empty value, which is unset."""
+    from kgplatform.settings import Settings
+
+    env = interpolate(compose, {**TEST_ENV, "KGP_RUNS_URL": ""})["services"]["worker-cpu"]["environment"]
+    assert env["KGP_RUNS_URL"] == ""
+    assert Settings(KGP_HOME=tmp_path, KGP_RUNS_URL=env["KGP_RUNS_URL"]).runs_url is None

@@ -2,7 +2,8 @@
 prediction) or kgplatform.pipeline.recsteps (recommendation, the rec_* tasks), reports progress.
 
 Tasks take ids (job/run id, graph, shard) and return small summaries; artefacts stay in the run directory, which
-all workers share (KGP_HOME). Transient store errors are retried with exponential backoff; anything else fails
+all workers share: one KGP_HOME, or KGP_RUNS_URL, which each step pulls from and pushes to (runstore.synced_run).
+Transient store errors are retried with exponential backoff; anything else fails
 the job at once with its message, and the run is marked failed so `kgp runs retract` can clean it up.
 """
 
@@ -25,6 +26,7 @@ from kgplatform.incremental.steps import score_new as tick
 from kgplatform.pipeline import discover_step, finetune_step, recdrift, recsteps, steps
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.discover_step import DiscoverConfig
+from kgplatform.pipeline.runstore import synced_run
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.settings import Settings, check_graph_name
 from kgplatform.text.finetune import FinetuneConfig
@@ -160,34 +162,37 @@ def on_revoked(request=None, **_) -> None:
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.export")
 def export(self, *, job_id: str, graph: str, config: dict) -> dict:
-    with store_for(graph) as store:
+    with store_for(graph) as store, synced_run(SETTINGS, job_id):
         summary = steps.export_step(store, SETTINGS, job_id, PipelineConfig(**config),
-                                        self.progress(job_id, "export"))
+                                    self.progress(job_id, "export"))
     return {"job_id": job_id, "step": "export", **summary}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.featurize")
 def featurize(self, *, job_id: str, graph: str) -> dict:
-    summary = steps.featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
+    with synced_run(SETTINGS, job_id):
+        summary = steps.featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
     return {"job_id": job_id, "step": "featurize", "seconds": summary["seconds"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.train")
 def train(self, *, job_id: str, graph: str) -> dict:
-    summary = steps.train_step(SETTINGS, job_id, self.progress(job_id, "train"))
+    with synced_run(SETTINGS, job_id):
+        summary = steps.train_step(SETTINGS, job_id, self.progress(job_id, "train"))
     return {"job_id": job_id, "step": "train", "seconds": summary["seconds"], "test": summary["test"],
             "best_valid_mrr": summary["best_valid_mrr"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.score")
 def score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict:
-    summary = steps.score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
+    with synced_run(SETTINGS, job_id):
+        summary = steps.score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
     return {"job_id": job_id, "step": "score", **summary}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.writeback")
 def writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
-    with store_for(graph) as store:
+    with store_for(graph) as store, synced_run(SETTINGS, job_id):
         summary = steps.writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
     jobs.release_lock(SETTINGS, graph, job_id)
     return {"job_id": job_id, "step": "writeback", **summary}
@@ -216,7 +221,7 @@ def text_discover(self, *, job_id: str, graph: str, config: dict) -> dict:
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.rec_export")
 def rec_export(self, *, job_id: str, graph: str, config: dict) -> dict:
-    with store_for(graph) as store:
+    with store_for(graph) as store, synced_run(SETTINGS, job_id):
         summary = recsteps.rec_export_step(store, SETTINGS, job_id, RecRunConfig(**config),
                                            self.progress(job_id, "export"))
     return {"job_id": job_id, "step": "export", **summary}
@@ -224,26 +229,30 @@ def rec_export(self, *, job_id: str, graph: str, config: dict) -> dict:
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.rec_featurize")
 def rec_featurize(self, *, job_id: str, graph: str) -> dict:
-    summary = recsteps.rec_featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
+    with synced_run(SETTINGS, job_id):
+        summary = recsteps.rec_featurize_step(SETTINGS, job_id, self.progress(job_id, "featurize"))
     return {"job_id": job_id, "step": "featurize", "seconds": summary["seconds"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.rec_train")
 def rec_train(self, *, job_id: str, graph: str) -> dict:
-    summary = recsteps.rec_train_step(SETTINGS, job_id, self.progress(job_id, "train"))
+    with synced_run(SETTINGS, job_id):
+        summary = recsteps.rec_train_step(SETTINGS, job_id, self.progress(job_id, "train"))
     return {"job_id": job_id, "step": "train", "seconds": summary["seconds"], "test": summary["test"],
             "best_valid": summary["best_valid"], "best_epoch": summary["best_epoch"]}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.rec_score")
 def rec_score(self, *, job_id: str, graph: str, shard: int, num_shards: int) -> dict:
-    summary = recsteps.rec_score_step(SETTINGS, job_id, shard, num_shards, self.progress(job_id, f"score-{shard:03d}"))
+    with synced_run(SETTINGS, job_id):
+        summary = recsteps.rec_score_step(SETTINGS, job_id, shard, num_shards,
+                                          self.progress(job_id, f"score-{shard:03d}"))
     return {"job_id": job_id, "step": "score", **summary}
 
 
 @app.task(base=StepTask, bind=True, name="workers.tasks.rec_writeback")
 def rec_writeback(self, *, job_id: str, graph: str, num_shards: int) -> dict:
-    with store_for(graph) as store:
+    with store_for(graph) as store, synced_run(SETTINGS, job_id):
         summary = recsteps.rec_writeback_step(store, SETTINGS, job_id, num_shards, self.progress(job_id, "writeback"))
     jobs.release_lock(SETTINGS, graph, job_id)
     return {"job_id": job_id, "step": "writeback", **summary}

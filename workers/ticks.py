@@ -13,6 +13,7 @@ import uuid
 from kgplatform.errors import KgpError
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run
 from kgplatform.settings import Settings
 from workers import jobs
 
@@ -44,7 +45,7 @@ def schedule_retraining(settings: Settings, graph: str, base_run: str, reasons: 
         return {"submitted": None, "note": f"retraining for base run {base_run} was already scheduled",
                 "job_id": r.get(mark)}
     try:
-        out = RunDir.of(settings.runs_dir, base_run)
+        out = open_run(settings, base_run, RunDir.CONFIG)
         if kind == "recommend":
             record = jobs.submit_recommend(settings, out.load_rec_config(), graph=graph)
         else:

@@ -23,6 +23,7 @@ from kgplatform.ingest.load import ingest_path
 from kgplatform.learn.config import TrainConfig
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run
 from kgplatform.pipeline.stages import featurize
 from kgplatform.pipeline.steps import run_pipeline
 from kgplatform.progress import ProgressFn
@@ -99,7 +100,7 @@ def run_jobs_benchmark(settings: Settings, data: Path, *, time_budget: float, nu
 
     def measured(mode: str, workers: int, run_id: str, wall: float) -> None:
         entry = {"mode": mode, "workers": workers, "run_id": run_id,
-                 **summarize(RunDir.of(settings.runs_dir, run_id), num_shards, wall)}
+                 **summarize(open_run(settings, run_id), num_shards, wall)}
         modes.append(entry)
         log(f"{mode}: {entry['wall_s']:.1f} s wall, overhead {entry['overhead_s']:.1f} s")
         retract_run(store, run_id)  # the next mode starts from the same graph

@@ -83,11 +83,16 @@ def runs_list(as_json: AsJson = False):
 def runs_show(run_id: str, as_json: AsJson = False):
     """A run's config, metrics, counts and its edges by type and status."""
     from kgplatform.pipeline.rundir import RunDir
+    from kgplatform.pipeline.runstore import open_run, run_store
 
     store = open_configured_store()
     fail_dead_runs(store)
     info = show_run(store, run_id)
-    folder = RunDir.of(settings().runs_dir, run_id)
+    configured = settings()
+    shared = run_store(configured)
+    if shared is not None and shared.has(run_id, RunDir.CONFIG):
+        info["run_url"] = shared.shown(run_id)  # never with credentials: they are not in the URL
+    folder = open_run(configured, run_id, RunDir.REPORT)  # this host's working copy, with the report to open
     if folder.path.is_dir():
         info["run_dir"] = str(folder.path.resolve())
         info["report"] = str(folder.file(RunDir.REPORT).resolve()) if folder.has(RunDir.REPORT) else None
@@ -103,12 +108,17 @@ def runs_show(run_id: str, as_json: AsJson = False):
 def runs_report(run_id: str):
     """(Re)build report.html from the run directory (curves, per-relation metrics, calibration, thresholds)."""
     from kgplatform.pipeline.rundir import RunDir
+    from kgplatform.pipeline.runstore import open_run, publish, runs_location
     from kgplatform.report.build import write_run_report
 
-    folder = RunDir.of(settings().runs_dir, run_id)
+    configured = settings()
+    folder = open_run(configured, run_id)
     if not folder.exists():
-        raise KgpError(f"no run directory {folder.path} (KGP_HOME must be the one the run wrote to)")
-    sys.stdout.write(f"{write_run_report(folder).resolve()}\n")  # plain, for scripts: `open $(kgp runs report R)`
+        raise KgpError(f"no run {run_id} in {runs_location(configured)} (KGP_HOME, or KGP_RUNS_URL, must be where "
+                       "the run was written)")
+    report = write_run_report(folder)
+    publish(configured, folder, RunDir.REPORT, RunDir.HISTOGRAM)
+    sys.stdout.write(f"{report.resolve()}\n")  # plain, for scripts: `open $(kgp runs report R)`
 
 
 @runs_app.command("retract")

@@ -22,6 +22,7 @@ def explain_edge(configured: Settings, head: str, rel_type: str, tail: str, run_
     """Recompute the evidence of a written edge from its run directory (the store only to find the run)."""
     from kgplatform.explain.explainer import summarize  # torch and the run's tensors: only for this command
     from kgplatform.pipeline.rundir import RunDir
+    from kgplatform.pipeline.runstore import open_run, runs_location
     from kgplatform.pipeline.steps import load_explainer
 
     check_rel_type(rel_type)
@@ -33,10 +34,10 @@ def explain_edge(configured: Settings, head: str, rel_type: str, tail: str, run_
             raise KgpError(f"no predicted edge {edge} in graph {configured.graph_name!r}; check the ids and type "
                            "(`kgp cypher --file web/edges_page --json` lists predicted edges), or give --run RUN")
         run_id = rows[0]["run_id"]
-    folder = RunDir.of(configured.runs_dir, run_id)
+    folder = open_run(configured, run_id)
     if not folder.has(RunDir.SNAPSHOT):
-        raise KgpError(f"run directory {folder.path} is missing or has no {RunDir.SNAPSHOT}; KGP_HOME must be the "
-                       f"one the run wrote to ({configured.home})")
+        raise KgpError(f"run {run_id} is missing from {runs_location(configured)} or has no {RunDir.SNAPSHOT}; "
+                       "KGP_HOME (or KGP_RUNS_URL) must be where the run was written")
     predictions = folder.load_predictions() if folder.has(RunDir.PREDICTIONS) else []
     prediction = next((p for p in predictions if (p["head"], p["rel_type"], p["tail"]) == (head, rel_type, tail)),
                       None)

@@ -24,7 +24,7 @@ def new_run_id() -> str:
 
 def check_run_id(run_id: str) -> str:
     """A run id is a single path component: letters, digits, '.', '_', '-' (never '/', never a leading dot)."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):  # fullmatch: "$" admits a final \n
         raise KgpError(f"invalid run id {str(run_id)[:80]!r}: must match {RUN_ID_PATTERN.pattern}")
     return run_id
 

@@ -2,8 +2,8 @@
 
 One tick (``score_new``), run by `kgp score-new`, `kgp watch` and the Celery beat task `workers.tasks.score_new`:
 
-1. The base run: the newest completed full run whose artefacts are in the run directory (kept warm in a
-   ``BaseCache`` between ticks).
+1. The base run: the newest completed full run whose artefacts are where runs are kept (KGP_RUNS_URL, else the
+   run directory), pulled to this host and kept warm in a ``BaseCache`` between ticks.
 2. The window (since, until]: since = the watermark (a KgpWatermark node in the graph; the base run's start when
    there is none or it is older), until = the store's clock now, or just before the oldest ingest that has not
    completed began (a KgpIngest node still 'running' or 'failed'): half-loaded data waits for its ingest.
@@ -30,6 +30,7 @@ from kgplatform.incremental.drift import measure_drift
 from kgplatform.incremental.stages import BaseRun, Neighbourhood, changed_texts, extend, new_node_texts, score
 from kgplatform.ingest.load import ingests_in_progress
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run, publish, run_has, runs_location
 from kgplatform.pipeline.steps import load_model
 from kgplatform.settings import Settings
 from kgplatform.text.embeddings import encode_texts, load_encoder
@@ -52,7 +53,7 @@ class BaseCache:
 
 
 def load_base_run(settings: Settings, row: dict) -> BaseRun:
-    out = RunDir.of(settings.runs_dir, row["run_id"])
+    out = open_run(settings, row["run_id"])
     cfg = out.load_config()
     snapshot = out.load_snapshot()
     calibration, text_calibration = out.load_calibrators(snapshot.rel_names)
@@ -65,9 +66,9 @@ def load_base_run(settings: Settings, row: dict) -> BaseRun:
 
 
 def latest_base_row(store: GraphStore, settings: Settings) -> dict | None:
-    """The newest completed full run with its artefacts on this machine (KGP_HOME), or None."""
+    """The newest completed full run with its artefacts where runs are kept (KGP_RUNS_URL, else KGP_HOME)."""
     for row in execute(store, "incremental/latest_base_run", {"method": BASE_METHOD, "limit": 20}, read_only=True):
-        if RunDir.of(settings.runs_dir, row["run_id"]).has(*RunDir.BASE_ARTEFACTS):
+        if run_has(settings, row["run_id"], *RunDir.BASE_ARTEFACTS):
             return row
     return None
 
@@ -131,7 +132,7 @@ def score_new(store: GraphStore, settings: Settings, cache: BaseCache | None = N
     row = latest_base_row(store, settings)
     if row is None:
         return {"status": "no-model", "message": "no completed run with its model in "
-                f"{settings.runs_dir}; train one with `kgp pipeline` (or a pipeline job) first"}
+                f"{runs_location(settings)}; train one with `kgp pipeline` (or a pipeline job) first"}
     base = (cache or BaseCache()).get(settings, row)
     load_s = round(time.perf_counter() - started, 4)
     mark = read_watermark(store)
@@ -148,7 +149,9 @@ def score_new(store: GraphStore, settings: Settings, cache: BaseCache | None = N
         set_watermark(store, until, mark["run_id"], base.run_id)
     elif check_drift:
         result["drift"] = measure_drift(store, settings, base)
-        RunDir.of(settings.runs_dir, result["run_id"]).write_json(RunDir.SUMMARY, result)
+        out = RunDir.of(settings.runs_dir, result["run_id"])
+        out.write_json(RunDir.SUMMARY, result)
+        publish(settings, out, RunDir.SUMMARY)
     return result
 
 
@@ -201,6 +204,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
     lap("watermark")
     result = {"status": "scored", "run_id": run_id, **summary, **counts, "timings_s": timings}
     out.write_json(RunDir.SUMMARY, result)
+    publish(settings, out, RunDir.PREDICTIONS, RunDir.SUMMARY)
     return result
 
 
@@ -217,6 +221,6 @@ def base_run_summary(store: GraphStore, settings: Settings) -> dict:
     row = latest_base_row(store, settings)
     mark = read_watermark(store)
     if row is None:
-        raise KgpError(f"no completed run with its model in {settings.runs_dir}; run `kgp pipeline` first")
+        raise KgpError(f"no completed run with its model in {runs_location(settings)}; run `kgp pipeline` first")
     return {"base_run": row["run_id"], "model": row["model"], "watermark": mark["at"]}
 

@@ -18,6 +18,7 @@ from kgplatform.graph.store import GraphStore, execute
 from kgplatform.ingest.behaviour import NEGATIVE_TYPE
 from kgplatform.pipeline.recsteps import METHOD
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run, run_has
 from kgplatform.recommend.config import RecRunConfig
 from kgplatform.recommend.drift import rec_drift_verdict, recall_on_new
 from kgplatform.settings import Settings
@@ -28,10 +29,10 @@ ARTEFACTS = (RunDir.REC_DATA, RunDir.REC_VECTORS, RunDir.METRICS)
 
 def latest_rec_run(store: GraphStore, settings: Settings, *, with_artefacts: bool = True) -> dict | None:
     """{run_id, created_at, model} of the newest completed recommendation run of the store's graph (with its
-    artefacts in KGP_HOME when ``with_artefacts``), or None."""
+    artefacts where runs are kept, KGP_RUNS_URL or KGP_HOME, when ``with_artefacts``), or None."""
     rows = execute(store, "incremental/latest_base_run", {"method": METHOD, "limit": 20}, read_only=True)
     for row in rows:
-        if not with_artefacts or RunDir.of(settings.runs_dir, row["run_id"]).has(*ARTEFACTS):
+        if not with_artefacts or run_has(settings, row["run_id"], *ARTEFACTS):
             return row
     return None
 
@@ -62,8 +63,8 @@ def check_recommendation_drift(store: GraphStore, settings: Settings) -> dict:
     row = latest_rec_run(store, settings)
     if row is None:
         return {"status": "no-model", "retrain": False, "reasons": ["no completed recommendation run with its "
-                                                                   "artefacts in KGP_HOME"]}
-    out = RunDir.of(settings.runs_dir, row["run_id"])
+                                                                   "artefacts in KGP_HOME or KGP_RUNS_URL"]}
+    out = open_run(settings, row["run_id"], *ARTEFACTS)
     data = out.load_recdata()
     vectors = out.load_tensor(RunDir.REC_VECTORS)
     valid = (out.read_json(RunDir.METRICS).get("best_valid") or {}).get("recall@20")

@@ -20,6 +20,7 @@ from kgplatform.graph.runs import fail_dead_runs, new_run_id, process_owner, rec
 from kgplatform.graph.store import GraphStore
 from kgplatform.graph.vectors import replace_embeddings
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import synced_run
 from kgplatform.pipeline.steps import mark_run, run_dir_of
 from kgplatform.progress import ProgressFn
 from kgplatform.recommend.config import RecRunConfig, rec_model_name
@@ -158,16 +159,17 @@ def run_recommend_pipeline(store: GraphStore, settings: Settings, cfg: RecRunCon
     """The whole chain in this process; returns metrics.json. A failure marks the run 'failed'."""
     fail_dead_runs(store)
     run_id = run_id or new_run_id()
-    rec_export_step(store, settings, run_id, cfg, progress, owner=process_owner())
-    try:
-        rec_featurize_step(settings, run_id, progress)
-        rec_train_step(settings, run_id, progress)
-        for shard in range(num_shards):
-            rec_score_step(settings, run_id, shard, num_shards, progress)
-        rec_writeback_step(store, settings, run_id, num_shards, progress)
-    except BaseException:
-        mark_run(store, run_id, "failed")
-        raise
+    with synced_run(settings, run_id):  # published to KGP_RUNS_URL (when set) once complete
+        rec_export_step(store, settings, run_id, cfg, progress, owner=process_owner())
+        try:
+            rec_featurize_step(settings, run_id, progress)
+            rec_train_step(settings, run_id, progress)
+            for shard in range(num_shards):
+                rec_score_step(settings, run_id, shard, num_shards, progress)
+            rec_writeback_step(store, settings, run_id, num_shards, progress)
+        except BaseException:
+            mark_run(store, run_id, "failed")
+            raise
     return {"run_id": run_id, **RunDir.of(settings.runs_dir, run_id).read_json(RunDir.METRICS)}
 
 

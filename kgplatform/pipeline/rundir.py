@@ -1,9 +1,10 @@
 """RunDir: every file name of a run directory, and its atomic save and load, in one place.
 
-A run directory ($KGP_HOME/runs/<run id>) is the contract between the CLI, the Celery workers (which may sit on
-other machines sharing KGP_HOME), incremental scoring, the review page and the report. Each step writes its
-outputs here and the next step reads them back; nothing else knows the file names. Every write goes to a
-temporary file first and is then renamed, so a crash never leaves a half-written artefact behind.
+A run directory ($KGP_HOME/runs/<run id>) is the contract between the CLI, the Celery workers, incremental
+scoring, the review page and the report. Each step writes its outputs here and the next step reads them back;
+nothing else knows the file names. Every write goes to a temporary file first and is then renamed, so a crash never
+leaves a half-written artefact behind. With KGP_RUNS_URL set, this directory is the host's working copy of a run
+kept at that URL (runstore.py), so workers on other machines share it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class RunDir:
     REC_DATA = "recdata.pt"  # a recommendation run's export: people, behaviour and the KG (recommend.data.RecData)
     REC_VECTORS = "rec_vectors.pt"  # {"users", "entities"}: propagated over all behaviour; what scoring ranks with
     RECOMMENDATIONS = "recommendations.jsonl"
+    # This host's record of what it pulled from and pushed to KGP_RUNS_URL, and its lock (runstore.py): dotfiles,
+    # never pushed.
+    SYNC_STATE = ".synced.json"
+    SYNC_LOCK = ".synced.lock"
     # What incremental scoring needs of a base run.
     BASE_ARTEFACTS = (MODEL, NODE_STATES, CALIBRATORS, SNAPSHOT)
 
@@ -162,8 +167,8 @@ class RunDir:
     def load_config(self) -> PipelineConfig:
         path = self.path / self.CONFIG
         if not path.is_file():
-            raise KgpError(f"{path} is missing: the run's export step has not run (or KGP_HOME differs between "
-                           "the workers; they must share one run directory)")
+            raise KgpError(f"{path} is missing: the run's export step has not run (or the workers do not share "
+                           "runs: give them one KGP_HOME, or one KGP_RUNS_URL)")
         saved = read_json(path)
         return PipelineConfig(**{k: v for k, v in saved.items() if k in PipelineConfig.model_fields})
 

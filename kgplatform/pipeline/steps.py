@@ -4,8 +4,9 @@ export -> featurize -> train (+ calibrate) -> score shard 0..n-1 -> write-back
 
 Each step reads its inputs from the run directory (export and write-back also touch the store), calls the pure
 stages of stages.py, writes its outputs to the run directory atomically (rundir.RunDir) and returns a small
-JSON-able summary. Steps are idempotent: a redelivered step rewrites the same files, and write-back MERGEs on the
-run id.
+JSON-able summary. With KGP_RUNS_URL set, whoever runs a step wraps it in runstore.synced_run, which pulls the
+run before and pushes its outputs after. Steps are idempotent: a redelivered step rewrites the same files, and
+write-back MERGEs on the run id.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kgplatform.learn.newheads import training_view
 from kgplatform.pipeline.arrivals import calibrate_arrivals, hold_out_arrivals
 from kgplatform.pipeline.config import PipelineConfig, model_name
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import synced_run
 from kgplatform.pipeline.stages import (
     calibrate,
     featurize,
@@ -251,16 +253,17 @@ def run_pipeline(store: GraphStore, settings: Settings, cfg: PipelineConfig, *, 
                  num_shards: int = 1, progress: ProgressFn | None = None) -> RunResult:
     fail_dead_runs(store)  # an earlier in-process run whose process died is 'failed' now, not 'running' forever
     run_id = run_id or new_run_id()
-    export_step(store, settings, run_id, cfg, progress, owner=process_owner())
-    try:
-        featurize_step(settings, run_id, progress)
-        train_step(settings, run_id, progress)
-        for shard in range(num_shards):
-            score_step(settings, run_id, shard, num_shards, progress)
-        writeback_step(store, settings, run_id, num_shards, progress)
-    except BaseException:
-        mark_run(store, run_id, "failed")
-        raise
+    with synced_run(settings, run_id):  # published to KGP_RUNS_URL (when set) once complete
+        export_step(store, settings, run_id, cfg, progress, owner=process_owner())
+        try:
+            featurize_step(settings, run_id, progress)
+            train_step(settings, run_id, progress)
+            for shard in range(num_shards):
+                score_step(settings, run_id, shard, num_shards, progress)
+            writeback_step(store, settings, run_id, num_shards, progress)
+        except BaseException:
+            mark_run(store, run_id, "failed")
+            raise
     return load_result(settings, run_id)
 
 

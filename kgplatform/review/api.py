@@ -29,6 +29,7 @@ Routes: GET / (the page), GET /api/facets, GET /api/edges, GET /api/edge, POST /
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -46,9 +47,11 @@ from kgplatform.graph.names import check_rel_type
 from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import GraphStore, execute, open_store
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run
 from kgplatform.review.actions import Selector, review_edges
 from kgplatform.settings import Settings
 
+log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "kgp_review"
 MIN_TOKEN = 16
@@ -122,17 +125,21 @@ class ReviewRequest(BaseModel):
 
 @dataclass
 class ExplanationCache:
-    """explanations.jsonl of recent runs, indexed by (head, rel_type, tail); reloaded when the file changes."""
+    """explanations.jsonl of recent runs, indexed by (head, rel_type, tail); reloaded when the file changes (pulled
+    from KGP_RUNS_URL first when set)."""
 
-    runs_dir: Path
+    settings: Settings
     size: int = 4
     _runs: dict[str, tuple[float, dict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, run_id: str, head: str, rel_type: str, tail: str) -> dict | None:
         try:
-            path = RunDir.of(self.runs_dir, run_id).file(RunDir.EXPLANATIONS)
+            path = open_run(self.settings, run_id, RunDir.EXPLANATIONS).file(RunDir.EXPLANATIONS)
         except KgpError:  # not a run id: no file to look for
+            return None
+        except OSError as exc:  # the shared store is unreachable: the edge is still shown, without its evidence
+            log.warning("explanations of run %s unavailable: %s", run_id, exc)
             return None
         try:
             mtime = path.stat().st_mtime
@@ -160,7 +167,7 @@ def create_app(settings: Settings, token: str, *, store: GraphStore | None = Non
     app = FastAPI(title="kgplatform review", docs_url=None, redoc_url=None, openapi_url=None)
     state = {"store": store}
     lock = threading.Lock()
-    explanations = ExplanationCache(settings.runs_dir)
+    explanations = ExplanationCache(settings)
 
     def get_store() -> GraphStore:
         with lock:

@@ -27,6 +27,7 @@ from kgplatform.ingest.behaviour import DEFAULT_TYPE, RESERVED_TYPES
 from kgplatform.pipeline.recdrift import new_behaviour
 from kgplatform.pipeline.recsteps import METHOD, load_rec_model
 from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.runstore import open_run, runs_location
 from kgplatform.serving import engine
 from kgplatform.serving.ann import choose_index
 from kgplatform.serving.catalog import Catalog
@@ -73,10 +74,10 @@ def load_serving_model(settings: Settings, run_id: str,
                        encode: Encode | None = None) -> tuple[ServingModel, Catalog, Encode]:
     """A completed recommendation run's model, vectors, item index and catalogue (the run directory; no store),
     and the text encoder its items are matched with (``encode``, else the run's own)."""
-    folder = RunDir.of(settings.runs_dir, run_id)
+    folder = open_run(settings, run_id)
     if not folder.has(RunDir.MODEL, RunDir.REC_DATA):
-        raise KgpError(f"run {run_id} has no trained recommender in {folder.path} (KGP_HOME must be the one the run "
-                       f"wrote to: {settings.home})")
+        raise KgpError(f"run {run_id} has no trained recommender in {runs_location(settings)} (KGP_HOME, or "
+                       "KGP_RUNS_URL, must be where the run was written)")
     config = folder.read_json(RunDir.CONFIG, {}) or {}
     if config.get("kind") != "recommend":
         raise KgpError(f"run {run_id} is not a recommendation run")
