@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from kgplatform.graph import cypher_files
 from kgplatform.graph.export import export_snapshot
-from kgplatform.graph.store import GraphStore, chunks
+from kgplatform.graph.store import GraphStore, chunks, execute
 from kgplatform.graph.writeback import write_predictions
 from kgplatform.ingest.load import load_graph, parse_source
 from kgplatform.progress import ProgressFn
@@ -158,30 +159,41 @@ def platform_writeback(store: GraphStore, rows: list[dict], batch_size: int, run
 
 
 def measure_store_io(settings: Settings, open_graph, folder: Path, *, batch_size: int, page_size: int,
-                     writeback_count: int, progress: ProgressFn | None = None) -> dict:
-    """Ingest the dataset twice (the platform into one graph, the raw loop into another), export the platform's
-    graph both ways, write the same scored pairs both ways. open_graph(name) -> a fresh, empty GraphStore.
-    Returns {"ingest"|"export"|"writeback": {"platform", "raw", "ratio"}, "snapshot": the export}."""
+                     writeback_count: int, stage=None, progress: ProgressFn | None = None) -> dict:
+    """Ingest the dataset twice (the raw loop into one graph, then the platform into another), export the
+    platform's graph both ways, write the same number of scored pairs both ways. open_graph(name) -> a fresh,
+    empty GraphStore; stage(name): a context around each stage (bench/memory.StageMeter.stage).
+    Returns {"ingest"|"export"|"writeback": {"platform", "raw", "ratio"}, "snapshot": the export, "graph": the
+    platform's graph, left in place}."""
+    stage = stage or (lambda name: nullcontext())
     platform_store = open_graph(f"{settings.graph}_io")
     raw_store = open_graph(f"{settings.graph}_io_raw")
     client = RawClient(settings, raw_store.graph_name)
     try:
         raw_store.apply_schema(sorted(read_dataset_rows(folder)[1]))  # the same indexes for the raw loop
-        result: dict = {}
-        raw = raw_ingest(client, folder, batch_size)
-        mine = platform_ingest(platform_store, folder, batch_size, progress)
-        result["ingest"] = {"platform": mine, "raw": raw, "ratio": _ratio(mine, raw)}
+        result: dict = {"graph": platform_store.graph_name}
+        with stage("raw-ingest"):
+            raw = raw_ingest(client, folder, batch_size)
         client.close()
+        raw_store.delete_graph()  # the store holds one copy of the data from here on
+        with stage("ingest"):
+            mine = platform_ingest(platform_store, folder, batch_size, progress)
+        result["ingest"] = {"platform": mine, "raw": raw, "ratio": _ratio(mine, raw)}
         client = RawClient(settings, platform_store.graph_name)
-        raw = raw_export(client, page_size)
-        mine, snapshot = platform_export(platform_store, page_size)
+        with stage("raw-export"):
+            raw = raw_export(client, page_size)
+        with stage("export"):
+            mine, snapshot = platform_export(platform_store, page_size)
         result["export"] = {"platform": mine, "raw": raw, "ratio": _ratio(mine, raw)}
         # Disjoint pairs: a MERGE keyed on run_id scans the parallel edges a pair already has, so writing the same
         # pairs twice would slow whichever loop came second.
         rows = writeback_rows(snapshot, 2 * writeback_count)
-        raw = raw_writeback(client, rows[::2], batch_size, "bench-io-raw")
-        mine = platform_writeback(platform_store, rows[1::2], batch_size, "bench-io-platform")
+        with stage("raw-writeback"):
+            raw = raw_writeback(client, rows[::2], batch_size, "bench-io-raw")
+        with stage("writeback"):
+            mine = platform_writeback(platform_store, rows[1::2], batch_size, "bench-io-platform")
         result["writeback"] = {"platform": mine, "raw": raw, "ratio": _ratio(mine, raw)}
+        retract_bench_edges(platform_store)
         result["snapshot"] = snapshot
         return result
     finally:
@@ -189,3 +201,9 @@ def measure_store_io(settings: Settings, open_graph, folder: Path, *, batch_size
         raw_store.delete_graph()
         raw_store.close()
         platform_store.close()
+
+
+def retract_bench_edges(store: GraphStore) -> None:
+    """The write-back measurement's edges, so that the pipeline after it learns from the catalogue alone."""
+    for run_id in ("bench-io-raw", "bench-io-platform"):
+        execute(store, "bench/delete_run_edges", {"run_id": run_id})

@@ -133,6 +133,34 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
     emit_json(report) if as_json else out.print_json(json.dumps(report))
 
 
+@bench_app.command("scale")
+def bench_scale(sizes: str = typer.Option("100000,1000000", help="relationship counts, comma-separated"),
+                time_budget: float = typer.Option(300.0, help="the link predictor's training budget per size"),
+                no_text: NoText = False,
+                workdir: Optional[Path] = typer.Option(None, help="where the datasets are written (default "
+                                                       "$KGP_HOME/bench-scale); each is removed after its size"),
+                out_file: Path = typer.Option(Path("bench/results/scale.json"), "--out",
+                                              help="results, keyed by size (merged)"),
+                md_file: Optional[Path] = typer.Option(Path("bench/results/scale.md"), "--md")):
+    """The synthetic catalogue at each size: ingest, export and write-back against a raw client loop, then the
+    pipeline; wall time and peak RSS per stage, test MRR."""
+    from kgplatform.bench.scale import merge_results, render_scale_markdown, run_scale_size, scale_pipeline_config
+
+    config = settings()
+    counts = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
+    cfg = scale_pipeline_config(time_budget, use_text=not no_text)
+    for size in counts:
+        with RichProgress(console) as progress:
+            result = run_scale_size(config, size, workdir or config.home / "bench-scale", cfg, progress=progress)
+        results = merge_results(out_file, size, result)
+        if md_file is not None:
+            md_file.write_text(render_scale_markdown(results))
+        ratio = result["io_ratio"]
+        out.print(f"{size:,} relationships: {result['wall_s']:,.0f} s, peak RSS {result['peak_rss_gb']:.2f} GB; "
+                  f"I/O ratio ingest {ratio['ingest']:.2f}, export {ratio['export']:.2f}, write-back "
+                  f"{ratio['writeback']:.2f}; test MRR {result['test_mrr']}", markup=False)
+
+
 @bench_app.command("finetune")
 def bench_finetune(data: Path = typer.Option(..., exists=True, help="dataset folder"),
                    time_budget: Budget = 1800.0, batch_size: BatchSize = 32, max_seq_length: SeqLength = 64,

@@ -1,0 +1,129 @@
+"""`kgp bench scale`: the synthetic catalogue (demo/scale.py) at growing sizes, end to end on one store.
+
+Per size: generate; ingest, export and write-back each timed beside a raw client loop over the same data
+(bench/storeio.py); then the pipeline's own steps (export, featurize, train, score, write-back) on the ingested
+graph. Every stage has its wall time and peak RSS, of this process and of the store's server (bench/memory.py);
+the trained model's filtered test MRR is on the catalogue's held-out 1 %.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from kgplatform.bench.memory import StageMeter
+from kgplatform.bench.storeio import measure_store_io
+from kgplatform.demo.scale import generate_scale_catalog, write_scale_dataset
+from kgplatform.graph.store import embedded_server, open_store
+from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.steps import export_step, featurize_step, score_step, train_step, writeback_step
+from kgplatform.progress import ProgressFn
+from kgplatform.settings import Settings
+
+PIPELINE_STEPS = ("export", "featurize", "train", "score", "writeback")
+
+
+def scale_pipeline_config(time_budget_s: float, use_text: bool) -> PipelineConfig:
+    """The default pipeline with the benchmark's budget; the input race is off so that the budget is the model's."""
+    base = PipelineConfig()
+    return base.model_copy(update={"train": base.train.model_copy(update={
+        "time_budget_s": time_budget_s, "use_text": use_text, "choose_inputs": False})})
+
+
+def run_scale_size(settings: Settings, size: int, workdir: Path, cfg: PipelineConfig, *,
+                   progress: ProgressFn | None = None) -> dict:
+    """One size end to end; the graphs it makes are deleted afterwards, the dataset folder too."""
+    folder = workdir / f"scale-{size}"
+    graph = f"scale{size}"
+    local = settings.model_copy(update={"graph": graph})
+
+    def open_graph(name: str):
+        store = open_store(local, graph=name)
+        store.delete_graph()  # a rerun starts from an empty graph
+        return open_store(local, graph=name)
+
+    open_graph(graph).close()  # starts the embedded server when it is the store
+    pid = embedded_server(local).status().get("pid") if local.backend == "falkordb" else None
+    meter = StageMeter(pid)
+    load_at_start = os.getloadavg()[1]
+    started = time.perf_counter()
+    try:
+        with meter.stage("generate"):
+            counts = write_scale_dataset(generate_scale_catalog(size), folder)
+        io = measure_store_io(local, open_graph, folder, batch_size=local.write_batch_size,
+                              page_size=local.page_size, writeback_count=max(2000, size // 50),
+                              stage=meter.stage, progress=progress)
+        io.pop("snapshot")
+        run_id = f"scale-{size}-{int(time.time())}"
+        store = open_store(local, graph=io["graph"])
+        try:
+            with meter.stage("pipeline-export"):
+                export_step(store, local, run_id, cfg, progress)
+            with meter.stage("pipeline-featurize"):
+                featurize_step(local, run_id, progress)
+            with meter.stage("pipeline-train"):
+                train = train_step(local, run_id, progress)
+            with meter.stage("pipeline-score"):
+                score_step(local, run_id, 0, 1, progress)
+            with meter.stage("pipeline-writeback"):
+                written = writeback_step(store, local, run_id, 1, progress)
+        finally:
+            store.delete_graph()
+            store.close()
+    finally:
+        meter.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    test = train.get("test", {})
+    return {"relationships": counts["relationships"], "entities": counts["entities"],
+            "products": counts["products"], "wall_s": round(time.perf_counter() - started, 1),
+            "peak_rss_gb": meter.peak_gb(),
+            "store_peak_rss_gb": max(s["store_rss_gb"] for s in meter.stages.values()),
+            "stages": meter.stages,
+            "io_ratio": {stage: io[stage]["ratio"] for stage in ("ingest", "export", "writeback")},
+            "io": {stage: io[stage] for stage in ("ingest", "export", "writeback")},
+            "test_mrr": test.get("mrr"), "test_hits@10": test.get("hits@10"),
+            "best_epoch": train.get("best_epoch"), "stopped_reason": train.get("stopped_reason"),
+            "written": sum(written["written_per_type"].values()), "run_id": run_id,
+            "train_budget_s": cfg.train.time_budget_s, "use_text": cfg.train.use_text,
+            "machine": {"cpus": os.cpu_count(), "load_avg_5min": {"start": load_at_start, "end": os.getloadavg()[1]}}}
+
+
+def merge_results(path: Path, size: int, result: dict) -> dict:
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault("sizes", {})[str(size)] = result
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return results
+
+
+def render_scale_markdown(results: dict) -> str:
+    sizes = sorted(results.get("sizes", {}).items(), key=lambda kv: int(kv[0]))
+    lines = ["# Scale: the synthetic catalogue end to end (`kgp bench scale`)", "",
+             "I/O ratio: the platform's rate over a raw client loop's on the same data and store, in the same run "
+             "(1.0 = as fast). RSS: peak resident memory of the benchmark process; the store's server beside it.", "",
+             "| relationships | products | wall s | peak RSS GB | store RSS GB | ingest | export | write-back "
+             "| test MRR | Hits@10 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for size, r in sizes:
+        ratio = r["io_ratio"]
+        lines.append(f"| {int(size):,} | {r['products']:,} | {r['wall_s']:,.0f} | {r['peak_rss_gb']:.2f} | "
+                     f"{r['store_peak_rss_gb']:.2f} | {ratio['ingest']:.2f} | {ratio['export']:.2f} | "
+                     f"{ratio['writeback']:.2f} | {_num(r['test_mrr'])} | {_num(r['test_hits@10'])} |")
+    lines += ["", "## Stages", ""]
+    for size, r in sizes:
+        lines += [f"### {int(size):,} relationships", "", "| stage | wall s | peak RSS GB | store RSS GB |",
+                  "|---|---|---|---|"]
+        lines += [f"| {name} | {s['wall_s']:,.1f} | {s['peak_rss_gb']:.2f} | {s['store_rss_gb']:.2f} |"
+                  for name, s in r["stages"].items()]
+        io = r["io"]
+        lines += ["", "| I/O | platform items/s | raw items/s | ratio |", "|---|---|---|---|"]
+        lines += [f"| {stage} | {io[stage]['platform']['per_s']:,.0f} | {io[stage]['raw']['per_s']:,.0f} | "
+                  f"{io[stage]['ratio']:.2f} |" for stage in ("ingest", "export", "writeback")]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "—"
