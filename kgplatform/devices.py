@@ -49,6 +49,11 @@ def device_of(settings) -> torch.device:
     return resolve_device(settings.device)
 
 
+def tensor_device(value) -> torch.device:
+    """Where a tensor lives; the CPU for anything else (the scorers that need no node states take z=None)."""
+    return value.device if isinstance(value, torch.Tensor) else CPU
+
+
 def to_device(value, device: torch.device | str):
     """Tensors moved to ``device``, inside dicts, lists, tuples and dataclasses too; anything else as it is."""
     if isinstance(value, torch.Tensor):
