@@ -12,6 +12,8 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kgplatform.devices import check_device_spec
+
 GRAPH_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$"
 
 
@@ -87,6 +89,8 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(5, ge=0, alias="KGP_TASK_MAX_RETRIES")
     retry_backoff_max_s: int = Field(120, ge=1, alias="KGP_RETRY_BACKOFF_MAX_S")
     score_shards: int = Field(4, ge=1, le=256, alias="KGP_SCORE_SHARDS")
+    # Where training, scoring and text encoding compute: auto (a GPU when torch sees one), cpu, cuda or cuda:N.
+    device: str = Field("auto", alias="KGP_DEVICE")
     # Threads per worker process for torch (0: torch's default, all cores). Several worker processes on one
     # machine should share the cores out, or they slow each other down.
     torch_threads: int = Field(0, ge=0, alias="KGP_TORCH_THREADS")
@@ -123,6 +127,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value):
         return value or None  # compose passes KGP_RUNS_URL= to mean "the shared volume only"
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device_spec(value)
 
     @property
     def backend(self) -> str:

@@ -191,6 +191,8 @@ def test_worker_commands_and_gpu_profile(compose: dict) -> None:
     assert "profiles" not in services["worker-cpu"]
     gpu = services["worker-gpu"]
     assert gpu["profiles"] == ["gpu"]
+    assert gpu["environment"]["KGP_DEVICE"] == "cuda"  # refuses to run on the CPU (kgplatform/devices.py)
+    assert "KGP_DEVICE" not in services["worker-cpu"]["environment"]  # auto: the CPU build of torch there
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert any(d.get("driver") == "nvidia" and "gpu" in d["capabilities"] for d in devices)
     beat = " ".join(services["beat"]["command"])

@@ -161,7 +161,7 @@ def extend(base: BaseRun, hood: Neighbourhood, new_ids: list[str], new_texts: li
     model = extend_with_nodes(base.model, new_x, None if new_x is not None else len(new_ids), node_text=texts)
     if changed and model.text_x is not None:
         for i, vector in changed.items():
-            model.text_x[i] = vector.to(model.text_x.dtype)
+            model.text_x[i] = vector.to(model.text_x)  # its dtype and device
 
     heads = sorted({index[c] for c in hood.centers if c in index})
     states = subgraph_states(model, base.states, snapshot.num_nodes, local_facts,
@@ -175,7 +175,8 @@ def extend(base: BaseRun, hood: Neighbourhood, new_ids: list[str], new_texts: li
 @torch.no_grad()
 def subgraph_states(model, base_states: Tensor, num_nodes: int, facts: list[tuple[int, int, int]],
                     recompute: list[int]) -> Tensor:
-    """Base states extended to num_nodes rows; rows ``recompute`` re-encoded over the subgraph of ``facts``."""
+    """Base states extended to num_nodes rows; rows ``recompute`` re-encoded over the subgraph of ``facts``. The
+    states stay where base_states are (the model's device)."""
     states = torch.cat([base_states, base_states.new_zeros(num_nodes - base_states.size(0), base_states.size(1))])
     if not recompute:
         return states
@@ -186,7 +187,7 @@ def subgraph_states(model, base_states: Tensor, num_nodes: int, facts: list[tupl
     edge_index = torch.stack([local[rows[:, 0]], local[rows[:, 2]]])
     z = model.encode(edge_index, rows[:, 1], nodes=nodes)
     target = torch.tensor(sorted(set(recompute)), dtype=torch.long)
-    states[target] = z[local[target]]
+    states[target.to(states.device)] = z[local[target].to(z.device)].to(states.device)
     return states
 
 

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kgplatform.devices import device_of
 from kgplatform.errors import KgpError
 from kgplatform.graph.runs import record_run
 from kgplatform.graph.schema import declared_schema
@@ -57,10 +58,12 @@ def load_base_run(settings: Settings, row: dict) -> BaseRun:
     cfg = out.load_config()
     snapshot = out.load_snapshot()
     calibration, text_calibration = out.load_calibrators(snapshot.rel_names)
-    if cfg.train.use_text:
-        load_encoder(cfg.encoder or settings.embed_model)  # warm now, not on the first new product (it is cached)
+    device = device_of(settings)
+    if cfg.train.use_text:  # warm now, not on the first new product (it is cached)
+        load_encoder(cfg.encoder or settings.embed_model, str(device))
     return BaseRun(run_id=row["run_id"], model_name=row["model"], created_at=int(row["created_at"]), cfg=cfg,
-                   snapshot=snapshot, model=load_model(out, snapshot, cfg), states=out.load_tensor(RunDir.NODE_STATES),
+                   snapshot=snapshot, model=load_model(out, snapshot, cfg, device),
+                   states=out.load_tensor(RunDir.NODE_STATES).to(device),
                    calibration=calibration, text_calibration=text_calibration,
                    arrivals=out.load_arrivals(snapshot.rel_names))
 
@@ -176,7 +179,7 @@ def score_window(store: GraphStore, settings: Settings, base: BaseRun, since: in
     new_ids, texts, skipped = new_node_texts(base, hood)
     changed = changed_texts(base, hood)
     encoder = base.cfg.encoder or settings.embed_model  # the base run's: its vectors and these must agree
-    vectors = encode_texts(texts + list(changed.values()), encoder, settings.cache_dir) \
+    vectors = encode_texts(texts + list(changed.values()), encoder, settings.cache_dir, device=device_of(settings)) \
         if base.model.text_x is not None and (texts or changed) else None
     new_x = vectors[:len(texts)] if vectors is not None else None
     changed_x = {i: vectors[len(texts) + j] for j, i in enumerate(changed)} if vectors is not None else {}

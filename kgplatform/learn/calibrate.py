@@ -10,6 +10,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
+from kgplatform.devices import tensor_device
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
@@ -62,21 +63,23 @@ def held_out_candidates(
     for the test check, split=SPLIT_TEST with known_splits=(SPLIT_TRAIN, SPLIT_VALID). Each then has exactly one
     split's edges to find, so what validation says of a threshold carries over to test.
     queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``.
+    Scores are masked and ranked on the model's device; the candidates come back as CPU arrays.
     """
+    device = tensor_device(z)
     rows = snapshot.triples()
     is_known = torch.isin(snapshot.edge_split, torch.tensor(list(known_splits), dtype=torch.long))
     blocked = KnownTails(torch.cat([rows[is_known], snapshot.excluded.view(-1, 3).long()]), snapshot.num_nodes,
-                         snapshot.num_relations)
+                         snapshot.num_relations).to(device)
     held_out = KnownTails(rows[~is_known], snapshot.num_nodes, snapshot.num_relations)
-    allowed = relation_ranges(snapshot, splits=known_splits) if type_constrained else None
+    allowed = relation_ranges(snapshot, splits=known_splits).to(device) if type_constrained else None
     if queries is None:
         queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
     parts: list[tuple[Tensor, ...]] = []
     for chunk in queries.split(chunk_size):
-        h, r = chunk.unbind(1)
+        h, r = chunk.to(device).unbind(1)
         s = model.score_tails(z, h, r)
         invalid = blocked.mask(h, r)
-        invalid[torch.arange(len(h)), h] = True
+        invalid[torch.arange(len(h), device=device), h] = True
         if allowed is not None:
             invalid |= ~allowed[r]
         masked = s.masked_fill(invalid, float("-inf"))
@@ -84,8 +87,8 @@ def held_out_candidates(
         log_softmax, gap, rank = query_context(top_s, masked)
         keep = torch.isfinite(top_s)
         hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
-        parts.append((hh, rr, top_t[keep], top_s[keep], log_softmax[keep], gap[keep], rank[keep],
-                      held_out.contains(hh, rr, top_t[keep])))
+        found = (hh, rr, top_t[keep], top_s[keep], log_softmax[keep], gap[keep], rank[keep])
+        parts.append(tuple(x.cpu() for x in found) + (held_out.contains(hh.cpu(), rr.cpu(), top_t[keep].cpu()),))
     if not parts:
         empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
         return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f), empty_i

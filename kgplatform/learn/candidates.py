@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from kgplatform.devices import tensor_device
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
@@ -29,7 +30,8 @@ def top_candidates(
     Candidates are entities of the relation's range type (types seen as its tails among all snapshot edges),
     never the head itself, never an existing (head, rel, tail) edge of any split, never a row of
     ``snapshot.excluded`` (already predicted), and never a row of the optional extra ``exclude`` [n, 3].
-    Heads are scored ``chunk_size`` at a time, so memory is O(chunk_size * N).
+    Heads are scored ``chunk_size`` at a time, so memory is O(chunk_size * N), on the model's device (z's).
+    The rows come back on the CPU.
     Returns flat (heads, tails, scores), grouped by head in input order, best first; a head with fewer than k
     valid candidates contributes fewer rows.
     """
@@ -57,24 +59,26 @@ def query_candidates(
     if exclude is not None:
         blocked_rows.append(torch.as_tensor(exclude, dtype=torch.long).view(-1, 3))
     rows = torch.cat(blocked_rows)
-    blocked = KnownTails(rows[rows[:, 1] == rel], snapshot.num_nodes, R)
-    allowed = relation_ranges(snapshot, splits=None)[rel] if type_constrained else None
+    device = tensor_device(z)
+    blocked = KnownTails(rows[rows[:, 1] == rel], snapshot.num_nodes, R).to(device)
+    allowed = relation_ranges(snapshot, splits=None)[rel].to(device) if type_constrained else None
 
     heads = torch.as_tensor(heads, dtype=torch.long).flatten()
     parts: list[tuple[Tensor, ...]] = []
-    for chunk in heads.split(chunk_size):
+    for chunk in heads.to(device).split(chunk_size):
         rels = torch.full_like(chunk, rel)
         scores = model.score_tails(z, chunk, rels)
         invalid = blocked.mask(chunk, rels)
-        invalid[torch.arange(len(chunk)), chunk] = True
+        invalid[torch.arange(len(chunk), device=device), chunk] = True
         if allowed is not None:
             invalid |= ~allowed
         scores = scores.masked_fill(invalid, float("-inf"))
         top_s, top_t = scores.topk(min(k, scores.size(1)), dim=1)
         log_softmax, gap, rank = query_context(top_s, scores)
         keep = torch.isfinite(top_s)
-        parts.append((chunk.unsqueeze(1).expand_as(top_t)[keep], top_t[keep], top_s[keep], log_softmax[keep],
-                      gap[keep], rank[keep]))
+        found = (chunk.unsqueeze(1).expand_as(top_t)[keep], top_t[keep], top_s[keep], log_softmax[keep],
+                 gap[keep], rank[keep])
+        parts.append(tuple(x.cpu() for x in found))
     if not parts:
         empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
         return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)

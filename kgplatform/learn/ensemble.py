@@ -50,7 +50,7 @@ def merge_members(members: list[LinkPredictor]) -> LinkPredictor:
     k, is_complex = len(members), cfg.decoder == "complex"
     merged_cfg = cfg.model_copy(update={"ensemble_members": k})
     mentions = first.mentions if first.mention_weight is not None else None
-    merged = LinkPredictor(first.num_nodes, first.num_relations, merged_cfg, first.text_x, mentions)
+    merged = LinkPredictor(first.num_nodes, first.num_relations, merged_cfg, first.text_x, mentions).to(first.device)
     merged.rel_emb.copy_(_side_by_side([m.rel_emb for m in members], is_complex) / k)
     if first.node_emb is not None:
         merged.node_emb.weight.copy_(_side_by_side([m.node_emb.weight for m in members], is_complex))

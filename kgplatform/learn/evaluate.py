@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from kgplatform.devices import tensor_device
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.snapshot import Snapshot
@@ -30,19 +31,23 @@ def ranks(
     known: filter every other known true tail of (h, r) (None = unfiltered). allowed: bool [2R, N] type ranges
     (None = all entities). The true tail is always a candidate, even if its type was not seen in train.
     Tied scores count half (mean of optimistic and pessimistic rank), so a constant model gets rank ~N/2.
+    Ranks are computed where the model scores (pass ``known``/``allowed`` there too) and returned on the CPU.
     """
     out = []
     for chunk in queries.split(batch_size):
-        h, r, t = chunk.unbind(1)
-        scores = model.score_tails(z, h, r)
+        scores = model.score_tails(z, *chunk[:, :2].unbind(1))
+        h, r, t = chunk.to(scores.device).unbind(1)
         true = scores.gather(1, t.unsqueeze(1))
-        cand = torch.ones_like(scores, dtype=torch.bool) if allowed is None else allowed[r].clone()
+        if allowed is None:
+            cand = torch.ones_like(scores, dtype=torch.bool)
+        else:
+            cand = allowed[r.to(allowed.device)].to(scores.device)
         if known is not None:
-            cand &= ~known.mask(h, r)
-        cand[torch.arange(len(t)), t] = False  # the true tail itself is counted separately below
+            cand &= ~known.mask(h, r).to(scores.device)
+        cand[torch.arange(len(t), device=t.device), t] = False  # the true tail itself is counted separately below
         greater = ((scores > true) & cand).sum(1)
         equal = ((scores == true) & cand).sum(1)
-        out.append(1.0 + greater.double() + equal.double() / 2)
+        out.append((1.0 + greater.double() + equal.double() / 2).cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.double)
 
 
@@ -90,9 +95,11 @@ def rank_metrics(
         if z is None:
             z = model.encode(*(message_edges if message_edges is not None else train_edges(snapshot)))
         if filtered and known is None:
-            known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
+            known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations).to(tensor_device(z))
         if type_constrained and allowed is None:
             allowed = relation_ranges(snapshot)
+        if allowed is not None:
+            allowed = allowed.to(tensor_device(z))  # a no-op on the CPU, one copy per evaluation on a GPU
         triples = sample_triples(snapshot.triples(split), max_triples)
         queries = both_directions(triples, snapshot.num_relations)
         rk = ranks(model, z, queries, known if filtered else None, allowed if type_constrained else None, batch_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -49,23 +50,31 @@ class KnownTails:
         order = torch.argsort(keys * num_nodes + rows[:, 2])
         self.keys, self.tails = keys[order], rows[order, 2]
 
+    def to(self, device: torch.device | str) -> "KnownTails":
+        """The same lookup with its arrays on ``device``: masks are then built there, beside the scores."""
+        out = copy.copy(self)
+        out.keys, out.tails = self.keys.to(device), self.tails.to(device)
+        return out
+
     def _ranges(self, heads: Tensor, rels: Tensor) -> tuple[Tensor, Tensor]:
+        heads, rels = heads.to(self.keys.device), rels.to(self.keys.device)
         q = heads * self.r2 + rels
         return torch.searchsorted(self.keys, q), torch.searchsorted(self.keys, q, right=True)
 
     def mask(self, heads: Tensor, rels: Tensor) -> Tensor:
         start, end = self._ranges(heads, rels)
-        count = end - start
-        row = torch.repeat_interleave(torch.arange(len(heads)), count)
-        offset = torch.arange(int(count.sum())) - torch.repeat_interleave(count.cumsum(0) - count, count)
-        out = torch.zeros(len(heads), self.num_nodes, dtype=torch.bool)
+        count, device = end - start, self.keys.device
+        row = torch.repeat_interleave(torch.arange(len(heads), device=device), count)
+        offset = torch.arange(int(count.sum()), device=device) - torch.repeat_interleave(count.cumsum(0) - count, count)
+        out = torch.zeros(len(heads), self.num_nodes, dtype=torch.bool, device=device)
         out[row, self.tails[torch.repeat_interleave(start, count) + offset]] = True
         return out
 
     def contains(self, heads: Tensor, rels: Tensor, tails: Tensor) -> Tensor:
-        """Bool [B]: (heads[b], rels[b], tails[b]) is known."""
+        """Bool [B]: (heads[b], rels[b], tails[b]) is known (on the lookup's device)."""
         if len(self.keys) == 0:
-            return torch.zeros(len(heads), dtype=torch.bool)
+            return torch.zeros(len(heads), dtype=torch.bool, device=self.keys.device)
+        heads, rels, tails = (x.to(self.keys.device) for x in (heads, rels, tails))
         full = self.keys * self.num_nodes + self.tails
         q = (heads * self.r2 + rels) * self.num_nodes + tails
         pos = torch.searchsorted(full, q).clamp(max=len(full) - 1)

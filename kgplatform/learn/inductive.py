@@ -27,7 +27,7 @@ def extend_with_nodes(model: LinkPredictor, new_text_x: Tensor | None, num_new: 
     mentions (``TrainConfig.use_mentions``), whose pairs are found again over all of them, so a new product whose
     title names its brand gets that evidence too.
     Every trained parameter is copied as it is, so the old nodes score exactly as before (given the same edges);
-    ``model`` itself is not modified.
+    ``model`` itself is not modified. The copy is on the model's device; new_text_x may be on the CPU.
     """
     if model.text_x is not None:
         if new_text_x is None:
@@ -53,13 +53,13 @@ def extend_with_nodes(model: LinkPredictor, new_text_x: Tensor | None, num_new: 
     out = copy.deepcopy(model)
     out.num_nodes = n + m
     if model.text_x is not None:
-        out.text_x = torch.cat([model.text_x, new_text_x.to(model.text_x.dtype)])
+        out.text_x = torch.cat([model.text_x, new_text_x.to(model.text_x)])  # its dtype and device
     if model.node_emb is not None:
         weight = torch.cat([model.node_emb.weight, model.node_emb.weight.new_zeros(m, model.node_emb.embedding_dim)])
         out.node_emb = nn.Embedding.from_pretrained(weight, freeze=False)
-    out.has_embedding = torch.cat([model.has_embedding, torch.zeros(m, dtype=torch.bool)])
+    out.has_embedding = torch.cat([model.has_embedding, model.has_embedding.new_zeros(m)])
     if model.mention_weight is not None:
-        out.mentions = mention_pairs(node_text)
+        out.mentions = mention_pairs(node_text).to(model.device)
         out.mentioned_by = reversed_pairs(out.mentions)
     out.train(model.training)
     return out

@@ -115,9 +115,9 @@ def rows_of(pairs: Tensor, heads: Tensor, num_nodes: int) -> tuple[Tensor, Tenso
     keys = _keys(pairs, num_nodes)
     lo = torch.searchsorted(keys, heads * num_nodes)
     counts = torch.searchsorted(keys, (heads + 1) * num_nodes) - lo
-    query = torch.repeat_interleave(torch.arange(len(heads)), counts)
+    query = torch.repeat_interleave(torch.arange(len(heads), device=heads.device), counts)
     first = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts)
-    return query, pairs[1, first + torch.arange(len(query))]
+    return query, pairs[1, first + torch.arange(len(query), device=heads.device)]
 
 
 def mention_matrix(pairs: Tensor, heads: Tensor, tails: Tensor | None, num_nodes: int,
@@ -130,12 +130,12 @@ def mention_matrix(pairs: Tensor, heads: Tensor, tails: Tensor | None, num_nodes
         return contains(pairs, heads.unsqueeze(1), tails, num_nodes).float()
     query, named = rows_of(pairs, heads, num_nodes)
     if tails is None:
-        out = torch.zeros(len(heads), num_nodes)
+        out = torch.zeros(len(heads), num_nodes, device=heads.device)
         out[query, named] = 1.0
         return out
-    column = torch.full((num_nodes,), -1, dtype=torch.long)
-    column[tails] = torch.arange(len(tails))
+    column = torch.full((num_nodes,), -1, dtype=torch.long, device=tails.device)
+    column[tails] = torch.arange(len(tails), device=tails.device)
     col = column[named]
-    out = torch.zeros(len(heads), len(tails))
+    out = torch.zeros(len(heads), len(tails), device=heads.device)
     out[query[col >= 0], col[col >= 0]] = 1.0
     return out

@@ -143,12 +143,21 @@ class LinkPredictor(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
+    @property
+    def device(self) -> torch.device:
+        return self.rel_emb.device
+
+    def _here(self, *tensors: Tensor | None) -> tuple:
+        """Index tensors moved to the model's device: callers may keep theirs on the CPU (a no-op there)."""
+        return tuple(None if t is None else t.to(self.device) for t in tensors)
+
     def node_input(self, use_embedding: Tensor | None = None, nodes: Tensor | None = None) -> Tensor:
         """Input features [N, d]: projected text plus the learned embedding of nodes that may use theirs.
 
         use_embedding: optional bool [N], further restricting ``has_embedding`` (training's unseen-node dropout).
         nodes: only these rows ([len(nodes), d]), for encoding a subgraph.
         """
+        use_embedding, nodes = self._here(use_embedding, nodes)
         x = 0
         if self.text_proj is not None:
             x = x + self.text_proj(self.text_x if nodes is None else rows(self.text_x, nodes))
@@ -184,7 +193,7 @@ class LinkPredictor(nn.Module):
         cached = getattr(self, "_graph_cache", None)
         if cached is not None and all(a is b for a, b in zip(cached[0], key)):
             return cached[1]
-        ei, et = add_inverse_edges(edge_index, edge_type, self.num_relations)
+        ei, et = add_inverse_edges(*self._here(edge_index, edge_type), self.num_relations)
         if self.cfg.encoder == "rgcn":
             graph = (ei, et)
         elif self.cfg.message_passing == "per_edge":
@@ -203,7 +212,7 @@ class LinkPredictor(nn.Module):
         if len(self.convs):
             raise ValueError("encode_rows: this model passes messages; a node's state needs its neighbours (encode)")
         x = self.dropout(self.node_input(use_embedding, nodes))
-        return x.new_zeros(self.num_nodes, x.size(1)).index_copy(0, nodes, x)
+        return x.new_zeros(self.num_nodes, x.size(1)).index_copy(0, nodes.to(x.device), x)
 
     # The torch_geometric.nn.kge classes (DistMult, ComplEx, RotatE) only score rows of their own node_emb
     # tables, one triple at a time; we need scores for GNN outputs against all entities, so the three score
@@ -256,7 +265,8 @@ class LinkPredictor(nn.Module):
 
     def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
         """Scores [B, N] of every entity as tail of (heads[b], rels[b]); [B, K] for candidate tails [B, K] per
-        query; or [B, C] for one candidate set [C] shared by every query."""
+        query; or [B, C] for one candidate set [C] shared by every query. Scores are on the model's device."""
+        heads, rels, tails = self._here(heads, rels, tails)
         q = self._query(rows(z, heads), rels)
         if tails is None:
             out = self._compare(q, z, pairwise=False)
@@ -276,6 +286,7 @@ class LinkPredictor(nn.Module):
         if self.cfg.decoder == "rotate":
             raise ValueError("score_relations: decoder='rotate' is a distance, not a product over relations; "
                              "relation prediction supports 'complex' and 'distmult'")
+        heads, tails = self._here(heads, tails)
         zh, zt = rows(z, heads), rows(z, tails)
         if self.cfg.decoder == "distmult":
             pair = zh * zt
@@ -304,13 +315,15 @@ class LinkPredictor(nn.Module):
             re, im = x.chunk(2, dim=-1)
             return (re * re + im * im).pow(1.5).sum(-1)
 
+        h, r, t = self._here(h, r, t)
         total = cubed(rows(z, h)) + cubed(rows(z, t))
         if self.cfg.decoder != "rotate":  # RotatE's relations are phases: unit moduli, nothing to shrink
             total = total + cubed(rows(self.rel_emb, r))
         return total.mean()
 
     def score_triples(self, z: Tensor, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
-        """Scores [B] of triples (h, r, t) with r in [0, 2R)."""
+        """Scores [B] of triples (h, r, t) with r in [0, 2R), on the model's device."""
+        h, r, t = self._here(h, r, t)
         out = self._compare(self._query(rows(z, h), r), rows(z, t), pairwise=True)
         if self.text_match is not None:
             out = out + self._text_match(h, r, t, pairwise=True)

@@ -74,7 +74,7 @@ class MessageGraph:
         src, dst = edge_index
         key = edge_type.long() * num_nodes + dst
         pairs, pair_of_edge = torch.unique(key, return_inverse=True)
-        ones = torch.ones(len(src))
+        ones = torch.ones(len(src), device=src.device)
         size = (len(pairs), num_nodes)
         pair_sum = _csr(torch.stack([pair_of_edge, src]), ones, size)
         pair_sum_t = _csr(torch.stack([src, pair_of_edge]), ones, size[::-1])

@@ -70,7 +70,7 @@ class QueryCandidates:
 def query_context(top_scores: torch.Tensor, masked_scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(log_softmax, gap_to_best, rank) of each top-k score [B, k] within its row of masked scores [B, N]."""
     lse = torch.logsumexp(masked_scores, dim=1, keepdim=True)
-    rank = torch.arange(top_scores.size(1)).expand_as(top_scores)
+    rank = torch.arange(top_scores.size(1), device=top_scores.device).expand_as(top_scores)
     return top_scores - lse, top_scores - top_scores[:, :1], rank
 
 
@@ -80,7 +80,7 @@ def reverse_scores(model, z: torch.Tensor, heads: torch.Tensor, rels: torch.Tens
     """The model's score of each reciprocal query (tail, rel + R, head), pairwise."""
     out = [model.score_triples(z, t, r + num_relations, h)
            for h, r, t in zip(heads.split(chunk), rels.split(chunk), tails.split(chunk))]
-    return torch.cat(out).double().numpy() if out else np.empty(0)
+    return torch.cat(out).double().cpu().numpy() if out else np.empty(0)
 
 
 @dataclass
@@ -99,7 +99,7 @@ class FeatureContext:
 def unit_rows(text_x: torch.Tensor | None) -> np.ndarray | None:
     if text_x is None:
         return None
-    return torch.nn.functional.normalize(text_x.float(), dim=1).numpy()
+    return torch.nn.functional.normalize(text_x.float(), dim=1).cpu().numpy()
 
 
 def feature_context(known: torch.Tensor, num_nodes: int, num_relations: int, mentions: torch.Tensor,

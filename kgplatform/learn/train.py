@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from kgplatform.devices import CPU, fork_rng_devices, to_device
 from kgplatform.learn.choose import race_inputs
 from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.ensemble import merge_members
@@ -24,7 +26,7 @@ Progress = Callable[[str, int, int, dict], None]
 
 @dataclass
 class TrainResult:
-    model: LinkPredictor  # best validation state loaded, in eval mode
+    model: LinkPredictor  # best validation state loaded, in eval mode, on the device it trained on
     history: list[dict] = field(default_factory=list)  # {epoch, loss, seconds[, valid_mrr]} per epoch
     best_epoch: int = 0
     best_valid_mrr: float | None = None
@@ -146,7 +148,7 @@ def rejected_queries(snapshot: Snapshot, cfg: TrainConfig) -> Tensor | None:
 
 def train_link_predictor(
     snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None = None,
-    unseen_nodes: Tensor | None = None,
+    unseen_nodes: Tensor | None = None, device: torch.device = CPU,
 ) -> TrainResult:
     """Train on the train split; early-stop on filtered validation MRR (if the snapshot has a valid split).
 
@@ -158,19 +160,22 @@ def train_link_predictor(
     (``model.has_embedding`` is False for them).
     Rejected predictions (``snapshot.rejected``) add ``cfg.rejected_weight`` * rejected_loss on each step (at most
     batch_size of them per step, drawn from their own generator, so the rest of training draws the same numbers).
-    Deterministic for a given seed (the caller's global RNG state is left untouched).
+    Deterministic for a given seed and device (the caller's global RNG state is left untouched).
+    device: where the model trains; batches are drawn on the CPU (the same draws on any device) and moved there.
+    The returned model stays on ``device``.
     """
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=fork_rng_devices(device)):
         torch.manual_seed(cfg.seed)
+        train_fn = partial(_train, device=device)
         if cfg.ensemble_members > 1:
-            return _train_ensemble(snapshot, text_x, cfg, progress, unseen_nodes)
+            return _train_ensemble(snapshot, text_x, cfg, progress, unseen_nodes, train_fn)
         if cfg.choose_inputs:
-            return race_inputs(snapshot, text_x, cfg, progress, unseen_nodes, _train)
-        return _train(snapshot, text_x, cfg, progress, unseen_nodes)
+            return race_inputs(snapshot, text_x, cfg, progress, unseen_nodes, train_fn)
+        return train_fn(snapshot, text_x, cfg, progress, unseen_nodes)
 
 
 def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
-                    unseen_nodes: Tensor | None) -> TrainResult:
+                    unseen_nodes: Tensor | None, train_fn=None) -> TrainResult:
     """cfg.ensemble_members models, seeds cfg.seed + k, each given an even share of the time left, each early-stopped
     on its own validation MRR; merged into one model that scores their mean (learn/ensemble.py), which is then
     ranked on validation itself. History entries carry their member k and seconds since the first member began."""
@@ -190,7 +195,7 @@ def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig,
                                            "seconds": info["seconds"] + offset})
 
         torch.manual_seed(member_cfg.seed)
-        members.append(_train(snapshot, text_x, member_cfg, report, unseen_nodes))
+        members.append((train_fn or _train)(snapshot, text_x, member_cfg, report, unseen_nodes))
         history += [{**e, "member": k, "seconds": e["seconds"] + offset} for e in members[-1].history]
     model = merge_members([m.model for m in members])
     model.cfg = cfg
@@ -210,8 +215,9 @@ def _train_ensemble(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig,
 
 
 def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress: Progress | None,
-           unseen_nodes: Tensor | None = None, start_from: dict | None = None) -> TrainResult:
-    """One model trained (from ``start_from``, a state_dict of the same configuration, when given)."""
+           unseen_nodes: Tensor | None = None, start_from: dict | None = None, device: torch.device = CPU,
+           ) -> TrainResult:
+    """One model trained on ``device`` (from ``start_from``, a state_dict of the same configuration, when given)."""
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
     R = snapshot.num_relations
@@ -226,11 +232,13 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
         model.load_state_dict(start_from)
     if unseen_nodes is not None:
         model.has_embedding[unseen_nodes] = False
+    model.to(device)
     drop_nodes = cfg.unseen_node_ratio > 0 and model.node_emb is not None
     opt = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ranges = relation_ranges(snapshot)
     sampler = TypedNegativeSampler(ranges if cfg.type_constrained else torch.ones_like(ranges))
-    known = KnownTails(snapshot.triples(), snapshot.num_nodes, R) if has_valid else None
+    known = KnownTails(snapshot.triples(), snapshot.num_nodes, R).to(device) if has_valid else None
+    eval_ranges = ranges.to(device)
     eval_edges = train_edges(snapshot)
     uses_graph = cfg.encoder != "none" and cfg.num_layers > 0
     n_hidden = max(1, round(cfg.hidden_edge_ratio * len(train))) if uses_graph else len(train)
@@ -243,7 +251,7 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     def evaluate(epoch: int) -> float:
         nonlocal best_state, evals_since_best
         m = rank_metrics(model, snapshot, SPLIT_VALID, eval_edges, cfg.type_constrained, cfg.eval_batch_size,
-                         known=known, allowed=ranges, max_triples=cfg.valid_max_triples)
+                         known=known, allowed=eval_ranges, max_triples=cfg.valid_max_triples)
         if result.best_valid_mrr is None or m["mrr"] > result.best_valid_mrr:
             result.best_valid_mrr, result.best_epoch, result.best_valid_metrics = m["mrr"], epoch, m
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -258,15 +266,16 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     for epoch in range(1, cfg.epochs + 1):
         perm = torch.randperm(len(train), generator=gen)
         targets, message = train[perm[:n_hidden]], train[perm[n_hidden:]]
-        mp_index, mp_type = message[:, [0, 2]].t(), message[:, 1]
+        mp_index, mp_type = message[:, [0, 2]].t().to(device), message[:, 1].to(device)
         use_embedding = None
         if drop_nodes:  # this epoch's unseen nodes: text + message passing only, like nodes added after training
-            use_embedding = torch.rand(snapshot.num_nodes, generator=gen) >= cfg.unseen_node_ratio
+            use_embedding = (torch.rand(snapshot.num_nodes, generator=gen) >= cfg.unseen_node_ratio).to(device)
         losses, negative_losses, out_of_time = [], [], False
         for batch in targets.split(cfg.batch_size):
             queries = both_directions(batch, R)
             drawn = draw_candidates(queries, cfg, sampler, snapshot.num_nodes, gen)
             step_nodes = None if uses_graph or negatives is not None else drawn.nodes(queries[:, 0])
+            queries, drawn = queries.to(device), to_device(drawn, device)  # drawn on the CPU, the same on any device
             if step_nodes is not None:  # no message passing: only the rows this step scores need computing
                 z = model.encode_rows(step_nodes, use_embedding)
             elif use_embedding is None:  # the two-argument form, as tests and subclasses may wrap it
@@ -279,7 +288,7 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
                 rows = negatives
                 if len(rows) > cfg.batch_size:
                     rows = rows[torch.randperm(len(rows), generator=negatives_gen)[:cfg.batch_size]]
-                negative_loss = rejected_loss(model, z, rows)
+                negative_loss = rejected_loss(model, z, rows.to(device))
                 total = loss + cfg.rejected_weight * negative_loss
                 negative_losses.append(negative_loss.item())
             opt.zero_grad()

@@ -14,6 +14,7 @@ import time
 
 from pydantic import BaseModel, Field
 
+from kgplatform.devices import device_of
 from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.names import check_label
 from kgplatform.graph.runs import new_run_id, record_run
@@ -69,7 +70,7 @@ def discover_entities_step(store: GraphStore, settings: Settings, cfg: DiscoverC
 def _discover(store, settings, cfg: DiscoverConfig, snapshot, examples, types, run_id: str, model_name: str,
               progress) -> dict:
     labels, _ = declared_schema(store)
-    result = train_tagger(settings.embed_model, examples, types, cfg.tagger, progress)
+    result = train_tagger(settings.embed_model, examples, types, cfg.tagger, progress, device=device_of(settings))
     heads = sorted({h for rel in cfg.relations for h in relation_heads_tails(snapshot, rel)[0].tolist()})
     spans = predict_spans(result.model, result.tokenizer, [snapshot.node_text[h] for h in heads], len(types),
                           cfg.tagger.max_seq_length)

@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import replace
 
+from kgplatform.devices import device_of
 from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.schema import relation_registry
 from kgplatform.graph.store import GraphStore
@@ -45,7 +46,8 @@ def finetune_text_step(store: GraphStore, settings: Settings, cfg: FinetuneConfi
                                             for name in snapshot.rel_names])
     if not bool((snapshot.edge_split == SPLIT_TRAIN).any()):
         raise ValueError("finetune-text: the graph has no edges to learn from")
-    model = SentenceTransformer(settings.embed_model)  # a private copy, trained in place (CUDA when there is one)
+    device = device_of(settings)
+    model = SentenceTransformer(settings.embed_model, device=str(device))  # a private copy, trained in place
     test_before = text_only_metrics(model, snapshot, SPLIT_TEST, test_max_triples, cfg.seed)
     result = finetune(model, snapshot, cfg, progress)
     test_after = text_only_metrics(model, snapshot, SPLIT_TEST, test_max_triples, cfg.seed)
@@ -56,6 +58,7 @@ def finetune_text_step(store: GraphStore, settings: Settings, cfg: FinetuneConfi
               "valid": {"before": result.before, "after": result.best},
               "test": {"before": test_before, "after": test_after},
               "curve": result.curve, "steps": result.steps, "stopped": result.stopped,
-              "finetune_s": round(result.seconds, 1), "seconds": round(time.perf_counter() - started, 1)}
+              "finetune_s": round(result.seconds, 1), "seconds": round(time.perf_counter() - started, 1),
+              "device": str(device)}
     (folder / RECORD).write_text(json.dumps(record, indent=2, default=str))
     return record

@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from kgplatform.devices import CPU, device_of
 from kgplatform.errors import KgpError
 from kgplatform.graph.export_behaviour import export_recdata
 from kgplatform.graph.recommendations import write_recommendations
@@ -67,7 +68,8 @@ def rec_featurize_step(settings: Settings, run_id: str, progress: ProgressFn | N
     text_x = None
     if cfg.train.use_text:
         text_x = encode_texts(out.load_recdata().entity_text, cfg.encoder or settings.embed_model, settings.cache_dir,
-                              batch_size=settings.embed_batch_size, progress=progress, stats=stats)
+                              batch_size=settings.embed_batch_size, progress=progress, stats=stats,
+                              device=device_of(settings))
     out.save_tensor(RunDir.FEATURES, text_x)
     return out.record_step("featurize", {"features": stats}, started)
 
@@ -80,14 +82,16 @@ def rec_train_step(settings: Settings, run_id: str, progress: ProgressFn | None 
     cfg = out.load_rec_config()
     data = out.load_recdata()
     train_progress = (lambda stage, done, total, entry: progress(stage, done, total)) if progress else None
-    result = train_recommender(data, cfg.train, text_x=out.load_tensor(RunDir.FEATURES), progress=train_progress)
+    device = device_of(settings)
+    result = train_recommender(data, cfg.train, text_x=out.load_tensor(RunDir.FEATURES), progress=train_progress,
+                               device=device)
     figures = evaluate(score_function(result.model), data)
     out.save_tensor(RunDir.MODEL, result.model.state_dict())
     users, entities = final_vectors(result.model, data)
-    out.save_tensor(RunDir.REC_VECTORS, {"users": users, "entities": entities})
+    out.save_tensor(RunDir.REC_VECTORS, {"users": users, "entities": entities})  # saved on the CPU
     return out.record_step("train", {**figures, "best_valid": result.best_valid, "best_epoch": result.best_epoch,
                                      "stopped_reason": result.stopped_reason, "history": result.history,
-                                     "train_seconds": result.train_seconds}, started)
+                                     "train_seconds": result.train_seconds, "device": str(device)}, started)
 
 
 def rec_score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int = 1,
@@ -98,7 +102,8 @@ def rec_score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: 
     data = out.load_recdata()
     vectors = out.load_tensor(RunDir.REC_VECTORS)
     users = shard_users(data.num_users, shard, num_shards)
-    rows = recommend_top_n(vectors["users"], vectors["entities"], data, users, cfg.top_n)
+    device = device_of(settings)
+    rows = recommend_top_n(vectors["users"].to(device), vectors["entities"].to(device), data, users, cfg.top_n)
     history = _user_items(data)
     evidence = explain_recommendations(data, history, [(u, i) for u, i, _, _ in rows],
                                        vectors["entities"][: data.num_items])
@@ -145,7 +150,7 @@ def rec_writeback_step(store: GraphStore, settings: Settings, run_id: str, num_s
     timings = {k: v["seconds"] for k, v in steps.items()}
     metrics = {"test": train["test"], "ctr": train["ctr"], "best_valid": train["best_valid"],
                "best_epoch": train["best_epoch"], "stopped_reason": train["stopped_reason"], "timings_s": timings,
-               "snapshot_hash": steps["export"]["snapshot_hash"]}
+               "snapshot_hash": steps["export"]["snapshot_hash"], "device": train.get("device", "cpu")}
     counts = {"recommendations": len(recs), "users": steps["export"]["users"], "items": steps["export"]["items"],
               "interactions": steps["export"]["interactions"]}
     out.write_json(RunDir.METRICS, {**metrics, "counts": counts, "history": train["history"]})
@@ -173,9 +178,10 @@ def run_recommend_pipeline(store: GraphStore, settings: Settings, cfg: RecRunCon
     return {"run_id": run_id, **RunDir.of(settings.runs_dir, run_id).read_json(RunDir.METRICS)}
 
 
-def load_rec_model(out: RunDir):
-    """The run's trained recommender in eval mode (for serving and incremental scoring)."""
+def load_rec_model(out: RunDir, device: torch.device = CPU):
+    """The run's trained recommender in eval mode on ``device`` (serving keeps it on the CPU: it ranks one user
+    at a time through an item index)."""
     cfg, data = out.load_rec_config(), out.load_recdata()
-    model = build_model(data, cfg.train, out.load_tensor(RunDir.FEATURES))
+    model = build_model(data, cfg.train, out.load_tensor(RunDir.FEATURES), device=device)
     model.load_state_dict(out.load_tensor(RunDir.MODEL))
     return model.eval()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kgplatform.devices import to_cpu
 from kgplatform.errors import KgpError
 from kgplatform.graph.runs import check_run_id
 from kgplatform.learn.per_relation import RelationCalibration
@@ -144,11 +145,12 @@ class RunDir:
 
     def save_tensor(self, name: str, value) -> None:
         tmp = self.path / (name + ".tmp")
-        torch.save(value, tmp)
+        torch.save(to_cpu(value), tmp)  # CPU tensors: a run trained on a GPU reloads on any machine
         tmp.replace(self.path / name)
 
     def load_tensor(self, name: str):
-        return torch.load(self.path / name, weights_only=True)  # tensors only: nothing is unpickled
+        # tensors only: nothing is unpickled; onto the CPU whatever saved them, the caller moves what it computes on
+        return torch.load(self.path / name, weights_only=True, map_location="cpu")
 
     # ---- the run's typed artefacts ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from kgplatform.devices import CPU
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge, query_candidates, shard_heads
 from kgplatform.learn.config import TrainConfig
@@ -49,19 +50,21 @@ def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
 
 
 def featurize(snapshot: Snapshot, settings: Settings, cfg: TrainConfig, progress: ProgressFn | None = None,
-              stats: dict | None = None, encoder: str = "") -> torch.Tensor | None:
-    """Node text vectors from ``encoder`` (empty: KGP_EMBED_MODEL), or None for a graph-only model."""
+              stats: dict | None = None, encoder: str = "", device: torch.device = CPU) -> torch.Tensor | None:
+    """Node text vectors from ``encoder`` (empty: KGP_EMBED_MODEL), encoded on ``device``, returned on the CPU;
+    None for a graph-only model."""
     if not cfg.use_text:
         return None
     return encode_texts(snapshot.node_text, encoder or settings.embed_model, settings.cache_dir,
-                        batch_size=settings.embed_batch_size, progress=progress, stats=stats)
+                        batch_size=settings.embed_batch_size, progress=progress, stats=stats, device=device)
 
 
 def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: TrainConfig,
-                       progress: ProgressFn | None = None):
-    """Train on the train split, early-stop on valid; returns (train result, test metrics)."""
+                       progress: ProgressFn | None = None, device: torch.device = CPU):
+    """Train on the train split on ``device``, early-stop on valid; returns (train result, test metrics). The
+    result's model stays on ``device``."""
 
-    result = train_link_predictor(snapshot, text_x, cfg, progress=progress)
+    result = train_link_predictor(snapshot, text_x, cfg, progress=progress, device=device)
     has_test = bool((snapshot.edge_split == SPLIT_TEST).any())
     test = rank_metrics(result.model, snapshot, SPLIT_TEST, type_constrained=cfg.type_constrained,
                         batch_size=cfg.eval_batch_size) if has_test else {}
@@ -141,9 +144,10 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
 
 
 def node_states(model, snapshot: Snapshot) -> torch.Tensor:
-    """Encoder output over every known fact (all splits): at write time the whole graph is evidence."""
+    """Encoder output over every known fact (all splits): at write time the whole graph is evidence. Computed on
+    the model's device, returned on the CPU (it is saved)."""
     with torch.no_grad():
-        return model.encode(snapshot.edge_index, snapshot.edge_type)
+        return model.encode(snapshot.edge_index, snapshot.edge_type).cpu()
 
 
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
@@ -164,11 +168,12 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     """
 
     targets = cfg.target_rel_types or snapshot.rel_names
+    z = z.to(getattr(model, "device", z.device))  # saved states are on the CPU; scoring runs where the model is
     has_edge = heads_with_edge(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations)
     combined = calibration.combiner is not None or (arrivals is not None and arrivals.combiner is not None)
     if context is None and combined:
         context = evidence_context(model, snapshot)
-    is_new = ~model.has_embedding.numpy() if arrivals is not None else np.zeros(snapshot.num_nodes, dtype=bool)
+    is_new = ~model.has_embedding.cpu().numpy() if arrivals is not None else np.zeros(snapshot.num_nodes, dtype=bool)
     selected, histogram = [], {}
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)

@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from kgplatform.devices import CPU, device_of
 from kgplatform.errors import KgpError
 from kgplatform.explain.explainer import Explainer, evidence_texts, explain_predictions
 from kgplatform.explain.paths import RuleMiner
@@ -68,11 +71,11 @@ def run_dir_of(settings: Settings, run_id: str) -> RunDir:
     return RunDir.of(settings.runs_dir, run_id).create()
 
 
-def load_model(out: RunDir, snapshot: Snapshot, cfg: PipelineConfig) -> LinkPredictor:
-    """The run's trained link predictor in eval mode, rebuilt from its config and text features."""
+def load_model(out: RunDir, snapshot: Snapshot, cfg: PipelineConfig, device: torch.device = CPU) -> LinkPredictor:
+    """The run's trained link predictor in eval mode on ``device``, rebuilt from its config and text features."""
     model = LinkPredictor(snapshot.num_nodes, snapshot.num_relations, cfg.train, out.load_tensor(RunDir.FEATURES))
     model.load_state_dict(out.load_tensor(RunDir.MODEL))
-    return model.eval()
+    return model.to(device).eval()
 
 
 # ---- steps ------------------------------------------------------------------------------------------------------
@@ -104,9 +107,10 @@ def featurize_step(settings: Settings, run_id: str, progress: ProgressFn | None 
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     stats: dict = {}
-    text_x = featurize(out.load_snapshot(), settings, cfg.train, progress, stats, encoder=cfg.encoder)
+    device = device_of(settings)
+    text_x = featurize(out.load_snapshot(), settings, cfg.train, progress, stats, encoder=cfg.encoder, device=device)
     out.save_tensor(RunDir.FEATURES, text_x)
-    return out.record_step("featurize", {"features": stats}, started)
+    return out.record_step("featurize", {"features": stats, "device": str(device)}, started)
 
 
 def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = None) -> dict:
@@ -116,13 +120,14 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     cfg = out.load_config()
     snapshot = out.load_snapshot()
     holdout = hold_out_arrivals(snapshot, cfg)
+    device = device_of(settings)
     result, test = train_and_evaluate(training_view(snapshot, holdout), out.load_tensor(RunDir.FEATURES), cfg.train,
-                                      progress)
+                                      progress, device=device)
     if result.choice is not None:  # the input race chose: later steps rebuild the model with what it ran
         cfg = cfg.model_copy(update={"train": result.model.cfg})
         saved = out.read_json(RunDir.CONFIG)
         out.write_json(RunDir.CONFIG, {**saved, **cfg.model_dump(), "model": model_name(cfg.train)})
-    out.save_tensor(RunDir.MODEL, result.model.state_dict())
+    out.save_tensor(RunDir.MODEL, result.model.state_dict())  # save_tensor moves it to the CPU
     calibration_model, calibration, points = calibrate(result.model, snapshot, cfg)
     out.save_points(points)  # per-candidate probabilities and labels, for the run report
     text_model, text_report = fit_text_calibration(result.model, snapshot, cfg)  # text-proposed edges
@@ -135,7 +140,8 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
     out.save_tensor(RunDir.NODE_STATES, node_states(result.model, snapshot))
     summary = {"test": test, "best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
                "stopped_reason": result.stopped_reason, "calibration": calibration, "history": result.history,
-               "text_links": text_report, "members": result.members or None, "input_choice": result.choice}
+               "text_links": text_report, "members": result.members or None, "input_choice": result.choice,
+               "device": str(device)}
     return out.record_step("train", summary, started)
 
 
@@ -145,16 +151,17 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
     snapshot = out.load_snapshot()
-    model = load_model(out, snapshot, cfg)
+    device = device_of(settings)
+    model = load_model(out, snapshot, cfg, device)
     calibration_model, text_calibration = out.load_calibrators(snapshot.rel_names)  # this run's train step's
-    z = out.load_tensor(RunDir.NODE_STATES)
+    z = out.load_tensor(RunDir.NODE_STATES).to(device)
     selected, histogram = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard,
                                            num_shards=num_shards, progress=progress)
     text = score_text_links(model, z, snapshot, text_calibration, cfg, shard=shard, num_shards=num_shards)
     selected = merge_text_and_model(selected, text, cfg.max_edges)
     out.write_jsonl(out.shard_file(shard, num_shards), selected)
     out.write_json(out.hist_file(shard, num_shards), histogram)  # for the report
-    return out.record_step(f"score-{shard:03d}", {"shard": shard, "num_shards": num_shards,
+    return out.record_step(f"score-{shard:03d}", {"shard": shard, "num_shards": num_shards, "device": str(device),
                                                   "selected": len(selected), "text_links": len(text)}, started)
 
 
@@ -233,7 +240,8 @@ def run_metrics(out: RunDir, num_shards: int) -> tuple[dict, dict]:
                "budget": budget_check(train["history"], train["stopped_reason"], cfg_budget(out)),
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
                "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations"),
-               "text_links": train.get("text_links"), "input_choice": train.get("input_choice")}
+               "text_links": train.get("text_links"), "input_choice": train.get("input_choice"),
+               "device": train.get("device", "cpu")}  # where it trained; runs before KGP_DEVICE trained on the CPU
     counts = {"predicted": writeback["predicted"], "written_per_type": writeback["written_per_type"],
               "written_per_method": writeback.get("written_per_method", {}),
               "text_and_model_agree": writeback.get("text_and_model_agree", 0),

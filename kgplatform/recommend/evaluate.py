@@ -22,7 +22,8 @@ def ctr_scores(score_fn: ScoreFn, data: RecData, split_code: int) -> tuple[Tenso
     for start in range(0, len(rows), 4096):
         chunk = rows[start:start + 4096]
         users, inverse = torch.unique(chunk[:, 0], return_inverse=True)
-        scores[start:start + len(chunk)] = score_fn(users)[inverse, chunk[:, 1]]
+        scored = score_fn(users)
+        scores[start:start + len(chunk)] = scored[inverse.to(scored.device), chunk[:, 1].to(scored.device)].cpu()
     return torch.sigmoid(scores), rows[:, 2]
 
 

@@ -42,8 +42,8 @@ def top_k(score_fn: ScoreFn, users: torch.Tensor, known: torch.Tensor | dict[int
             rows.extend([r] * len(items))
             cols.extend(items)
         if rows:
-            scores[torch.tensor(rows), torch.tensor(cols)] = float("-inf")
-        out.append(torch.topk(scores, k, dim=1).indices)
+            scores[torch.tensor(rows, device=scores.device), torch.tensor(cols, device=scores.device)] = float("-inf")
+        out.append(torch.topk(scores, k, dim=1).indices.cpu())
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long)
 
 

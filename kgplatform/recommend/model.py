@@ -55,7 +55,8 @@ def _csr(coo: Tensor) -> Tensor:
 def normalised_bipartite(pairs: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:
     """Sparse [users, items] and [items, users] matrices with weights 1/sqrt(deg(u) deg(i)) (LightGCN)."""
     if pairs.numel() == 0:
-        empty = torch.sparse_coo_tensor(torch.empty(2, 0, dtype=torch.long), torch.empty(0), (num_users, num_items),
+        empty = torch.sparse_coo_tensor(torch.empty(2, 0, dtype=torch.long, device=pairs.device),
+                                        torch.empty(0, device=pairs.device), (num_users, num_items),
                                         check_invariants=True)
         return _csr(empty.coalesce()), _csr(empty.t().coalesce())
     pairs = torch.unique(pairs, dim=0)
@@ -125,25 +126,32 @@ class KGRecommender(nn.Module):
         self.kg_rel = torch.empty(0, dtype=torch.long)
         self.kg_ptr = torch.zeros(num_entities + 1, dtype=torch.long)  # CSR row pointer of the sorted targets
 
+    @property
+    def device(self) -> torch.device:
+        return self.user_emb.weight.device
+
     # graph ------------------------------------------------------------------------------------------------
     def set_graph(self, train_pairs: Tensor, kg: Tensor) -> None:
-        """The behaviour and KG edges to propagate over (train only: valid/test never leak in)."""
+        """The behaviour and KG edges to propagate over (train only: valid/test never leak in). Built on the
+        model's device: move the model first (they are plain attributes, which Module.to does not move)."""
+        train_pairs, kg = train_pairs.to(self.device), kg.to(self.device)
         self.ui, self.iu = normalised_bipartite(train_pairs, self.num_users, self.num_items)
         if self.cfg.use_kg and kg.numel():
             self.kg_edges, self.kg_rel = both_directions(kg, self.num_relations)
         else:
-            self.kg_edges, self.kg_rel = torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long)
-        self.kg_ptr = torch.zeros(self.num_entities + 1, dtype=torch.long)
+            self.kg_edges = torch.empty(2, 0, dtype=torch.long, device=self.device)
+            self.kg_rel = torch.empty(0, dtype=torch.long, device=self.device)
+        self.kg_ptr = torch.zeros(self.num_entities + 1, dtype=torch.long, device=self.device)
         self.kg_ptr[1:] = torch.bincount(self.kg_edges[1], minlength=self.num_entities).cumsum(0)
 
     # layer 0 ------------------------------------------------------------------------------------------------
     def entity_input(self, hide_items: Tensor | None = None) -> Tensor:
         x = self.kge.node_emb.weight
         if hide_items is not None:  # id dropout: these items rely on text, attributes and the KG this step
-            keep = torch.ones(self.num_entities, 1)
-            keep[hide_items] = 0.0
+            keep = torch.ones(self.num_entities, 1, device=x.device)
+            keep[hide_items.to(x.device)] = 0.0
             x = x * keep
-        extra = torch.zeros(self.num_items, x.shape[1])
+        extra = torch.zeros(self.num_items, x.shape[1], device=x.device)
         if self.numeric_proj is not None:
             extra = extra + self.numeric_proj(self.item_numeric)
         for c, emb in enumerate(self.categorical_emb):
@@ -199,7 +207,7 @@ class KGRecommender(nn.Module):
 
     # scores and losses ---------------------------------------------------------------------------------------
     def score_items(self, users_final: Tensor, entities_final: Tensor, users: Tensor) -> Tensor:
-        return users_final[users] @ entities_final[: self.num_items].t()
+        return users_final[users.to(users_final.device)] @ entities_final[: self.num_items].t()
 
     def bpr_loss(self, users_final: Tensor, entities_final: Tensor, u: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         zu = users_final[u]
@@ -219,7 +227,7 @@ class KGRecommender(nn.Module):
         else:
             logits = torch.cat([(zu * entities_final[pos]).sum(-1, keepdim=True),
                                 zu @ entities_final[candidates].t()], dim=1)
-            target = torch.zeros(len(u), dtype=torch.long)
+            target = torch.zeros(len(u), dtype=torch.long, device=zu.device)
         reg = (self.user_emb.weight[u].pow(2).sum() + self.kge.node_emb.weight[pos].pow(2).sum()) / (2 * len(u))
         return F.cross_entropy(logits / self.cfg.temperature, target) + self.cfg.l2 * reg
 

@@ -28,11 +28,12 @@ def shard_users(num_users: int, shard: int, num_shards: int) -> Tensor:
 
 def recommend_top_n(users_final: Tensor, entities_final: Tensor, data: RecData, users: Tensor,
                     n: int, batch_size: int = 1024) -> list[tuple[int, int, int, float]]:
-    """(user, item, rank from 1, score) for each user: the n best items the user has no interaction with."""
+    """(user, item, rank from 1, score) for each user: the n best items the user has no interaction with. Scored
+    where the vectors are (move them to the device first)."""
     items = entities_final[: data.num_items]
 
     def score(batch: Tensor) -> Tensor:
-        return users_final[batch] @ items.t()
+        return users_final[batch.to(users_final.device)] @ items.t()
 
     known = torch.unique(data.interactions, dim=0) if len(data.interactions) else data.interactions
     known_pairs = set(map(tuple, known.tolist()))
@@ -41,7 +42,7 @@ def recommend_top_n(users_final: Tensor, entities_final: Tensor, data: RecData, 
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
         ranked = top_k(score, batch, grouped, data.num_items, n, batch_size=batch_size)
-        values = torch.gather(score(batch), 1, ranked)
+        values = torch.gather(score(batch), 1, ranked.to(items.device)).cpu()
         for u, items_row, values_row in zip(batch.tolist(), ranked.tolist(), values.tolist()):
             position = 0
             for item, value in zip(items_row, values_row):

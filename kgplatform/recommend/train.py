@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from kgplatform.devices import CPU
 from kgplatform.recommend.config import RecConfig
 from kgplatform.recommend.data import RecData
 from kgplatform.recommend.metrics import ranking_metrics
@@ -22,7 +23,7 @@ LOGITS_BUDGET = 2**27  # floats in one step's softmax logits
 
 @dataclass
 class RecTrainResult:
-    model: KGRecommender  # best validation state loaded, in eval mode
+    model: KGRecommender  # best validation state loaded, in eval mode, on the device it trained on
     history: list[dict] = field(default_factory=list)  # {epoch, loss, bpr, kg, seconds[, valid recall@20]}
     best_epoch: int = 0
     best_valid: dict | None = None
@@ -48,13 +49,13 @@ class NegativeItems:
 
 
 def build_model(data: RecData, cfg: RecConfig, text_x: Tensor | None = None,
-                extra_kg: Tensor | None = None) -> KGRecommender:
-    """The untrained model with the train graph set. extra_kg: more (h, r, t) rows to propagate over and learn
-    from, e.g. the platform's own predicted edges."""
+                extra_kg: Tensor | None = None, device: torch.device = CPU) -> KGRecommender:
+    """The untrained model on ``device`` with the train graph set. extra_kg: more (h, r, t) rows to propagate over
+    and learn from, e.g. the platform's own predicted edges."""
     model = KGRecommender(
         num_users=data.num_users, num_entities=data.num_entities, num_items=data.num_items,
         num_relations=len(data.rel_names), cfg=cfg, text_x=text_x, item_numeric=data.item_numeric,
-        item_categorical=data.item_categorical, categorical_sizes=[len(v) for v in data.categorical_values])
+        item_categorical=data.item_categorical, categorical_sizes=[len(v) for v in data.categorical_values]).to(device)
     model.set_graph(data.train_pairs(), kg_for_training(data, extra_kg))
     return model
 
@@ -76,12 +77,14 @@ def validate(model: KGRecommender, data: RecData) -> dict:
 
 
 def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = None,
-                      extra_kg: Tensor | None = None, progress: Progress | None = None) -> RecTrainResult:
+                      extra_kg: Tensor | None = None, progress: Progress | None = None,
+                      device: torch.device = CPU) -> RecTrainResult:
+    """Train on ``device``: batches and negatives are drawn on the CPU (the same draws on any device) and moved."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    model = build_model(data, cfg, text_x, extra_kg)
+    model = build_model(data, cfg, text_x, extra_kg, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # one kernel for all parameters
     train = data.train_pairs()
     if not len(train):
@@ -102,10 +105,12 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
         for begin in range(0, len(order), cfg.batch_size):
             batch = train[order[begin:begin + cfg.batch_size]]
             users, pos = batch[:, 0], batch[:, 1]
-            neg = negatives.sample(users, generator) if cfg.behaviour_loss == "bpr" else None
+            neg = negatives.sample(users, generator).to(device) if cfg.behaviour_loss == "bpr" else None
+            users, pos = users.to(device), pos.to(device)
             hide = None
             if cfg.id_dropout > 0:
                 hide = torch.nonzero(torch.rand(data.num_items, generator=generator) < cfg.id_dropout).flatten()
+                hide = hide.to(device)
             users_final, entities_final = model.propagate(hide)
             if cfg.behaviour_loss == "bpr":
                 bpr = model.bpr_loss(users_final, entities_final, users, pos, neg)
@@ -114,13 +119,13 @@ def train_recommender(data: RecData, cfg: RecConfig, *, text_x: Tensor | None = 
                 budget = max(1, LOGITS_BUDGET // len(users))  # batch x candidates logits kept under ~0.5 GB
                 if data.num_items > min(cfg.softmax_items, budget):
                     count = min(cfg.softmax_items, budget)
-                    candidates = torch.randint(data.num_items, (count,), generator=generator)
+                    candidates = torch.randint(data.num_items, (count,), generator=generator).to(device)
                 bpr = model.softmax_loss(users_final, entities_final, users, pos, candidates)
             loss = bpr
             kg_value = 0.0
             if cfg.alpha > 0 and kg.numel():
                 rows = kg[torch.randint(len(kg), (min(cfg.kg_batch_size, len(kg)),), generator=generator)]
-                kg_term = model.kg_loss(rows)
+                kg_term = model.kg_loss(rows.to(device))
                 loss = loss + cfg.alpha * kg_term
                 kg_value = float(kg_term.detach())
             optimizer.zero_grad()

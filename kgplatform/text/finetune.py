@@ -18,6 +18,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
+from kgplatform.devices import to_device
 from kgplatform.learn.evaluate import ranks, sample_triples, summarize
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges
 from kgplatform.progress import ProgressFn
@@ -230,7 +231,7 @@ def finetune(model, snapshot: Snapshot, cfg: FinetuneConfig, progress: ProgressF
         cursor += cfg.batch_size
         columns = [pairs.queries[batch], pairs.positives[batch]] + ([pairs.negatives[batch]] if pairs.negatives else [])
         tokenize = getattr(model, "preprocess", None) or model.tokenize  # tokenize: before sentence-transformers 6
-        features = [tokenize(column) for column in columns]
+        features = [to_device(tokenize(column), model.device) for column in columns]  # where the encoder is
         loss = loss_fn(features, None)
         opt.zero_grad(set_to_none=True)
         loss.backward()

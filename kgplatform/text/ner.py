@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from pydantic import BaseModel, Field
 
+from kgplatform.devices import CPU
 from kgplatform.progress import ProgressFn
 from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
 from kgplatform.text.keepbest import KeepBest, TrainingClock
@@ -162,7 +163,7 @@ def predict_spans(model, tokenizer, texts: list[str], num_types: int, max_length
         for i in range(0, len(texts), batch_size):
             chunk = [t[:MAX_TEXT_CHARS] for t in texts[i:i + batch_size]]
             enc, offsets, _ = encode_batch(tokenizer, chunk, max_length)
-            probs = model(**enc).logits.softmax(dim=-1)
+            probs = model(**enc.to(model.device)).logits.softmax(dim=-1).cpu()
             out += [decode_spans(text, o, p, num_types) for text, o, p in zip(chunk, offsets, probs)]
     finally:
         model.train(was_training)
@@ -194,9 +195,10 @@ class TaggerResult:
 
 
 def train_tagger(encoder_path: str, examples: list[Example], types: list[str], cfg: TaggerConfig,
-                 progress: ProgressFn | None = None) -> TaggerResult:
-    """A token classifier from the encoder's transformer, trained on the examples' spans; the state with the best
-    span F1 on a seeded share of held-out examples is kept. Raises ValueError without examples to learn from."""
+                 progress: ProgressFn | None = None, device: torch.device = CPU) -> TaggerResult:
+    """A token classifier from the encoder's transformer, trained on ``device`` on the examples' spans; the state
+    with the best span F1 on a seeded share of held-out examples is kept (the model stays on ``device``). Raises
+    ValueError without examples to learn from."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     if len(examples) < 2:
@@ -212,7 +214,7 @@ def train_tagger(encoder_path: str, examples: list[Example], types: list[str], c
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
     model = AutoModelForTokenClassification.from_pretrained(
         encoder_path, num_labels=len(names), id2label=dict(enumerate(names)),
-        label2id={name: i for i, name in enumerate(names)})
+        label2id={name: i for i, name in enumerate(names)}).to(device)
 
     def validate() -> dict:
         predicted = predict_spans(model, tokenizer, [e.text for e in valid], len(types), cfg.max_seq_length)
@@ -228,7 +230,7 @@ def train_tagger(encoder_path: str, examples: list[Example], types: list[str], c
     while clock.running():
         batch = gen.sample(train, min(cfg.batch_size, len(train)))
         enc, _, labels = encode_batch(tokenizer, [e.text for e in batch], cfg.max_seq_length, [e.spans for e in batch])
-        loss = model(**enc, labels=labels).loss
+        loss = model(**enc.to(device), labels=labels.to(device)).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -59,8 +59,9 @@ def model_scores(model, z: torch.Tensor, snapshot: Snapshot, rows: list[dict]) -
     heads = torch.tensor([r["head"] for r in rows], dtype=torch.long)
     rels = torch.tensor([snapshot.rel_names.index(r["rel"]) for r in rows], dtype=torch.long)
     tails = torch.tensor([r["tail"] for r in rows], dtype=torch.long).unsqueeze(1)
+    z = z.to(getattr(model, "device", z.device))  # node states are saved on the CPU
     with torch.no_grad():
-        return model.score_tails(z, heads, rels, tails).squeeze(1).double().numpy()
+        return model.score_tails(z, heads, rels, tails).squeeze(1).double().cpu().numpy()
 
 
 def row_groups(snapshot: Snapshot, rows: list[dict], has_edge: np.ndarray) -> np.ndarray:

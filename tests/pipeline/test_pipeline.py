@@ -8,6 +8,7 @@ import json
 import pytest
 
 from kgplatform.demo.catalog import generate_catalog, write_dataset
+from kgplatform.devices import resolve_device
 from kgplatform.graph.runs import show_run
 from kgplatform.graph.store import open_store
 from kgplatform.graph.writeback import write_predictions
@@ -75,6 +76,7 @@ def test_pipeline_writes_calibrated_edges_with_provenance(store, settings, pipel
         assert thresholds and e["props"]["probability"] >= min(thresholds) - 1e-9
         assert (e["h"], e["type"], e["t"]) not in asserted_before  # never re-proposes a known fact
     assert result.metrics["test"]["mrr"] > 0.05  # far above random ranking among hundreds of candidates
+    assert result.metrics["device"] == str(resolve_device(settings.device))  # where it trained, for the record
     run = show_run(store, result.run_id)
     assert run["status"] == "completed" and run["metrics"]["test"]["mrr"] == result.metrics["test"]["mrr"]
     for name in ("config.json", "metrics.json", "model.pt", "calibration.json", "snapshot.pt", "predictions.jsonl"):

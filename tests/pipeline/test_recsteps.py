@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kgplatform.devices import resolve_device
 from kgplatform.graph.recommendations import read_recommendations
 from kgplatform.graph.runs import retract_run, show_run
 from kgplatform.graph.store import open_store
@@ -56,6 +57,7 @@ def test_every_user_gets_ranked_unseen_items_and_the_run_is_recorded(world_graph
     assert run["status"] == "completed" and run["method"] == "kg-recommender"
     assert summary["test"]["recall@20"] > 0.3  # the planted tastes were learnt (random: about 0.4 * 20/48)
     assert summary["counts"]["recommendations"] == 5 * len(world["users"])
+    assert summary["device"] == str(resolve_device(settings.device))
 
 
 def test_read_back_carries_evidence_through_the_graph(world_graph):
