@@ -37,6 +37,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold
 
 from kgplatform.learn.mentions import contains
+from kgplatform.learn.trees import tree_outputs_sum
 
 FEATURES = ("score", "reverse_score", "log_softmax", "gap_to_best", "log_rank", "head_degree", "tail_degree",
             "head_names_tail", "tail_names_head", "common_neighbours", "neighbour_votes", "vote_share", "text_cosine")
@@ -208,22 +209,11 @@ class Combiner:
     roots: np.ndarray
     folds: int
 
-    def logit(self, features: np.ndarray, rels: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    def logit(self, features: np.ndarray, rels: np.ndarray) -> np.ndarray:
         x = design_matrix(features, rels, self.num_relations)
-        out = np.empty(len(x))
-        for start in range(0, len(x), chunk):
-            xs = x[start:start + chunk]
-            node = np.broadcast_to(self.roots, (len(xs), len(self.roots))).copy()
-            rows = np.arange(len(xs))[:, None]
-            while True:
-                inner = ~self.is_leaf[node]
-                if not inner.any():
-                    break
-                go_left = xs[rows, self.feature[node]] <= self.threshold[node]
-                step = np.where(go_left, self.left[node], self.right[node])
-                node = np.where(inner, step, node)
-            out[start:start + chunk] = self.value[node].sum(axis=1) / self.folds + self.baseline
-        return out
+        summed = tree_outputs_sum(x, self.feature, self.threshold, self.left, self.right, self.is_leaf, self.value,
+                                  self.roots)
+        return summed / self.folds + self.baseline
 
     def to_dict(self, rel_names: list[str]) -> dict:
         return {"kind": "hist-gradient-boosting", "features": list(FEATURES), "relations": list(rel_names),
