@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from kgplatform.graph.names import check_label, check_rel_type
@@ -43,39 +44,58 @@ def export_snapshot(store: GraphStore, *, labels: list[str] | None = None, rel_t
     type_names = sorted(set(node_labels))
     type_index = {t: i for i, t in enumerate(type_names)}
 
-    facts, excluded, rejected = [], [], []
+    # Per (type, state) group of a page: index arrays, never a tuple per edge (a million edges in seconds).
+    facts: list[tuple[str, int, np.ndarray, np.ndarray]] = []  # (type, split, heads, tails)
+    excluded: list[tuple[str, bool, np.ndarray, np.ndarray]] = []  # (type, rejected, heads, tails)
     for page_number, page_ids in enumerate(pages, start=1):
         rows = execute(store, "export/edges_page", {"ids": page_ids, "rel_types": rel_types},
                    read_only=True)
         for r in rows:
             rel, state = r["rel"], r["state"]
-            pairs = [(h, t) for h, t in zip(map(index.get, r["heads"]), map(index.get, r["tails"]))
-                     if h is not None and t is not None]  # else an endpoint outside the chosen labels
+            heads = np.fromiter((index.get(x, -1) for x in r["heads"]), dtype=np.int64, count=len(r["heads"]))
+            tails = np.fromiter((index.get(x, -1) for x in r["tails"]), dtype=np.int64, count=len(r["tails"]))
+            inside = (heads >= 0) & (tails >= 0)  # else an endpoint outside the chosen labels
+            heads, tails = heads[inside], tails[inside]
             if state is None or not state.startswith(PREDICTED) or state == ACCEPTED:
                 split = SPLIT_TRAIN if state == ACCEPTED else SPLIT_CODES.get(state, SPLIT_NONE)
-                facts.extend((h, rel, t, split) for h, t in pairs)
+                facts.append((rel, split, heads, tails))
             else:
-                excluded.extend((h, rel, t) for h, t in pairs)
-                if state == REJECTED:
-                    rejected.extend((h, rel, t) for h, t in pairs)
+                excluded.append((rel, state == REJECTED, heads, tails))
         if progress:
             progress("export edges", page_number, len(pages))
 
-    rel_names = sorted({f[1] for f in facts} | {e[1] for e in excluded})
+    rel_names = sorted({f[0] for f in facts} | {e[0] for e in excluded})
     rel_index = {name: i for i, name in enumerate(rel_names)}
-    facts.sort(key=lambda f: (f[0], rel_index[f[1]], f[2]))  # store order is not stable; the snapshot is
-    edge_index = torch.tensor([[f[0] for f in facts], [f[2] for f in facts]], dtype=torch.long).reshape(2, -1)
+    fact_rows = _rows([(rel_index[rel], heads, tails, np.full(len(heads), split)) for rel, split, heads, tails
+                       in facts], columns=4)
+    fact_rows = fact_rows[np.lexsort((fact_rows[:, 2], fact_rows[:, 1], fact_rows[:, 0]))]  # store order varies
+    excluded_rows = _rows([(rel_index[rel], heads, tails) for rel, _, heads, tails in excluded], columns=3)
+    rejected_rows = _rows([(rel_index[rel], heads, tails) for rel, rejected, heads, tails in excluded if rejected],
+                          columns=3)
     return Snapshot(
         node_ids=node_ids,
         type_names=type_names,
         node_type=torch.tensor([type_index[x] for x in node_labels], dtype=torch.long),
         node_text=texts,
         rel_names=rel_names,
-        edge_index=edge_index,
-        edge_type=torch.tensor([rel_index[f[1]] for f in facts], dtype=torch.long),
-        edge_split=torch.tensor([f[3] for f in facts], dtype=torch.long),
-        excluded=torch.tensor(sorted((h, rel_index[r], t) for h, r, t in excluded),
-                              dtype=torch.long).reshape(-1, 3),
-        rejected=torch.tensor(sorted({(h, rel_index[r], t) for h, r, t in rejected}),
-                              dtype=torch.long).reshape(-1, 3),
+        edge_index=torch.from_numpy(np.ascontiguousarray(fact_rows[:, [0, 2]].T)),
+        edge_type=torch.from_numpy(np.ascontiguousarray(fact_rows[:, 1])),
+        edge_split=torch.from_numpy(np.ascontiguousarray(fact_rows[:, 3])),
+        excluded=torch.from_numpy(excluded_rows[np.lexsort((excluded_rows[:, 2], excluded_rows[:, 1],
+                                                            excluded_rows[:, 0]))]),
+        rejected=torch.from_numpy(np.unique(rejected_rows, axis=0)),
     )
+
+
+def _rows(groups: list[tuple], columns: int) -> np.ndarray:
+    """[n, columns] int64 rows (head, rel, tail[, split]) from groups (rel, heads, tails[, splits])."""
+    if not groups:
+        return np.empty((0, columns), dtype=np.int64)
+    parts = []
+    for rel, heads, tails, *rest in groups:
+        part = np.empty((len(heads), columns), dtype=np.int64)
+        part[:, 0], part[:, 1], part[:, 2] = heads, rel, tails
+        if rest:
+            part[:, 3] = rest[0]
+        parts.append(part)
+    return np.concatenate(parts)

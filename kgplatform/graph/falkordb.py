@@ -91,8 +91,8 @@ def plain(value: Any) -> Any:
         return {"type": value.relation, **dict(value.properties)}
     if isinstance(value, FPath):
         return [plain(n) for n in value.nodes()]
-    if isinstance(value, list):
-        return [plain(v) for v in value]
+    if isinstance(value, list):  # export's id lists hold 100k strings: no call per element for them
+        return [v if type(v) in PRIMITIVE else plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
