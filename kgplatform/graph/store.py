@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any, Protocol
 
 from kgplatform.graph import cypher_files
@@ -37,12 +38,18 @@ def execute(store: GraphStore, name: str, params: dict | None = None, *, read_on
     return store.query(text, params or {}, read_only=read_only)
 
 
-def chunks(rows: list, size: int) -> Iterator[list]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+def chunks(rows: Iterable, size: int) -> Iterator[list]:
+    """Lists of up to `size` rows; a generator is consumed one chunk at a time."""
+    if isinstance(rows, list):
+        for start in range(0, len(rows), size):
+            yield rows[start:start + size]
+        return
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
-def write_rows(store: GraphStore, name: str, rows: list[Row], *, batch_size: int,
+def write_rows(store: GraphStore, name: str, rows: Iterable[Row], *, batch_size: int,
                label: str | None = None, rel_type: str | None = None,
                on_batch: Callable[[int], None] | None = None) -> int:
     """UNWIND $rows in batches; returns the sum of the statement's `count` column (what it created/changed).
@@ -55,8 +62,8 @@ def write_rows(store: GraphStore, name: str, rows: list[Row], *, batch_size: int
     def send(batch: list[Row]) -> int:
         return sum(int(r.get("count", 0) or 0) for r in store.query(text, {"rows": batch}))
 
-    batches = list(chunks(rows, batch_size))
-    if not getattr(store, "pipelined_writes", False) or len(batches) < 2:
+    batches = chunks(rows, batch_size)
+    if not getattr(store, "pipelined_writes", False):
         total = 0
         for batch in batches:
             total += send(batch)

@@ -154,11 +154,12 @@ def _write(store: GraphStore, graph: ParsedGraph, *, batch_size: int, progress: 
             advance(len(batch))
     relabelled = _remove_stale_labels(store, graph, batch_size=batch_size) if relabel else 0
 
-    by_type = defaultdict(list)
+    by_type = defaultdict(list)  # the rows themselves; their parameter maps are built one batch at a time
     for t in graph.triples:
-        by_type[t.rel_type].append({"head": t.head, "tail": t.tail, "split": t.split})
+        by_type[t.rel_type].append(t)
     created = {}
-    for rel_type, rows in sorted(by_type.items()):
+    for rel_type, triples in sorted(by_type.items()):
+        rows = ({"head": t.head, "tail": t.tail, "split": t.split} for t in triples)
         created[rel_type] = write_rows(store, "ingest/create_asserted", rows, batch_size=batch_size,
                                        rel_type=rel_type, on_batch=advance)
     return {"entities": len(graph.entities), "triples": len(graph.triples),

@@ -107,22 +107,25 @@ def read_triple_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, st
         yield number, *fields
 
 
-def parse_triples(path: Path, entity_ids: set[str], problems: list[str]) -> list[tuple[str, str, str]]:
-    """(head, relation id as written (stripped), tail) rows: parse_dataset_dir names the relations."""
+def parse_triples(path: Path, entity_ids: dict[str, str], problems: list[str]) -> list[tuple[str, str, str]]:
+    """(head, relation id as written (stripped), tail) rows: parse_dataset_dir names the relations.
+    entity_ids maps each id to itself: rows share the entity's string instead of holding their own copy (a 10M-row
+    file holds 20M id strings otherwise)."""
     rows = []
-    relation_problem: dict[str, str | None] = {}  # a file has a handful of relations and millions of rows
+    relations: dict[str, tuple[str, str | None]] = {}  # as written -> (stripped, problem): a handful per file
     for number, head, relation, tail in read_triple_lines(path, problems):
-        if relation not in relation_problem:
-            relation_problem[relation] = check_text(relation, "relation id", MAX_ID, required=True)
-        problem = relation_problem[relation]
+        if relation not in relations:
+            relations[relation] = (relation.strip(), check_text(relation, "relation id", MAX_ID, required=True))
+        name, problem = relations[relation]
         if problem:
             problems.append(f"{path}:{number}: {problem}")
             continue
-        if head not in entity_ids or tail not in entity_ids:
-            missing = head if head not in entity_ids else tail
+        h, t = entity_ids.get(head), entity_ids.get(tail)
+        if h is None or t is None:
+            missing = head if h is None else tail
             problems.append(f"{path}:{number}: unknown entity {missing[:80]!r} (not in entities.tsv)")
             continue
-        rows.append((head, relation.strip(), tail))
+        rows.append((h, name, t))
     return rows
 
 
@@ -132,7 +135,7 @@ def parse_dataset_dir(folder: Path) -> ParsedGraph:
         raise InputError(f"{folder}: not a dataset folder (no entities.tsv)")
     problems: list[str] = []
     entities = parse_entities(folder / "entities.tsv", problems)
-    ids = {e.id for e in entities}
+    ids = {e.id: e.id for e in entities}
     texts = parse_relations(folder / "relations.tsv", problems) if (folder / "relations.tsv").is_file() else {}
     first_split: dict[tuple[str, str, str], str] = {}  # a fact listed twice keeps its first split
     for split, filename in SPLIT_FILES.items():
