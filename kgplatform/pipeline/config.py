@@ -55,7 +55,10 @@ class PipelineConfig(BaseModel):
     ann_min_tails: int = Field(MIN_ANN_TAILS, ge=0, description="'auto' uses the index above this many tails")
     ann_overfetch: int = Field(4, ge=1, description="tails retrieved per head: top_k times this (plus its known "
                                "tails), before blocked ones are removed and the rest re-scored")
-    ann_effort: int = Field(128, ge=1, description="the index's search effort (HNSW efSearch)")
+    ann_effort: int = Field(128, ge=1, description="the index's search effort (HNSW efSearch, IVF nprobe)")
+    ann_index: Literal["faiss-hnsw", "faiss-ivf", "usearch-hnsw"] = Field(
+        "faiss-hnsw", description="the tail index (serving/ann.py); faiss-ivf builds ~3x faster than HNSW at 80k "
+        "tails (learn/README.md)")
     text_links: bool = Field(
         True, description="also write edges whose tail is named in the head's text (brands, categories), "
         "re-scored by the model and kept at a threshold chosen on validation text proposals (text/proposals.py)")

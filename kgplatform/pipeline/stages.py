@@ -71,7 +71,7 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
 
 def candidate_search(cfg: PipelineConfig) -> CandidateSearch:
     """The run's candidate search, one per scoring pass (it keeps the tail indexes it builds)."""
-    return CandidateSearch(cfg.candidate_search, cfg.ann_min_tails, cfg.ann_overfetch, cfg.ann_effort)
+    return CandidateSearch(cfg.candidate_search, cfg.ann_min_tails, cfg.ann_overfetch, cfg.ann_effort, cfg.ann_index)
 
 
 def search_report(search: CandidateSearch, snapshot: Snapshot) -> dict:
