@@ -15,10 +15,13 @@ from tests.support.env import REPO
 ROOTS = ("kgplatform", "workers")
 # Packages that may import the Celery app: the commands that start workers, and the benchmarks that run them.
 MAY_IMPORT_WORKERS = ("kgplatform.cli", "kgplatform.bench")
-# What the learning stage may depend on inside the project: tensors in, tensors out.
-LEARN_MAY_IMPORT = ("kgplatform.learn", "kgplatform.snapshot", "kgplatform.textnorm")
+# What the learning stage may depend on inside the project: tensors in, tensors out. serving.ann is arrays in,
+# arrays out too (numpy and faiss, no disk or server): learn/ann_candidates.py searches its indexes. devices
+# resolves a device name and moves tensors.
+LEARN_MAY_IMPORT = ("kgplatform.learn", "kgplatform.snapshot", "kgplatform.textnorm", "kgplatform.serving.ann",
+                    "kgplatform.devices")
 # The recommender likewise: its data contract, model, training and metrics, with no store, text model or files.
-RECOMMEND_MAY_IMPORT = ("kgplatform.recommend", "kgplatform.snapshot")
+RECOMMEND_MAY_IMPORT = ("kgplatform.recommend", "kgplatform.snapshot", "kgplatform.devices")
 # Files that share a name with a run-directory file but are something else.
 OTHER_FILES_OF_THE_SAME_NAME = {"kgplatform.text.embeddings": {"config.json"}}  # a sentence-transformers model's
 

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
 from kgplatform.devices import tensor_device
+from kgplatform.learn.ann_candidates import CandidateSearch, ann_query_candidates
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
@@ -52,6 +53,7 @@ def held_out_candidates(
     chunk_size: int = 1024,
     queries: Tensor | None = None,
     known_splits: tuple[int, ...] = (SPLIT_TRAIN,),
+    search: CandidateSearch | None = None,
 ) -> tuple[QueryCandidates, np.ndarray]:
     """(candidates with their query context, labels) of the top-k tails of every distinct (head, rel) in ``split``.
 
@@ -64,6 +66,8 @@ def held_out_candidates(
     split's edges to find, so what validation says of a threshold carries over to test.
     queries: (head, rel) rows to draw candidates for; default the distinct (head, rel) of ``split``.
     Scores are masked and ranked on the model's device; the candidates come back as CPU arrays.
+    search: how the tails are found (learn/ann_candidates.py), as at write time; None scores every valid entity.
+    Relations searched by an index come after the exhaustively scored ones.
     """
     device = tensor_device(z)
     rows = snapshot.triples()
@@ -74,6 +78,18 @@ def held_out_candidates(
     allowed = relation_ranges(snapshot, splits=known_splits).to(device) if type_constrained else None
     if queries is None:
         queries = torch.unique(snapshot.triples(split)[:, :2], dim=0)  # distinct (head, rel), rel < R
+    searched: list[QueryCandidates] = []
+    if search is not None:
+        # decided on the whole snapshot's ranges, as query_candidates does at write time
+        sizes = relation_ranges(snapshot, splits=None).sum(1) if type_constrained else None
+        for rel in torch.unique(queries[:, 1]).tolist():
+            size = int(sizes[rel]) if sizes is not None else snapshot.num_nodes
+            if search.resolve(model, rel, size) == "ann":
+                of_rel = queries[:, 1] == rel
+                searched.append(ann_query_candidates(model, z, rel, queries[of_rel, 0], k, blocked,
+                                                     allowed[rel] if allowed is not None else None, search,
+                                                     chunk_size))
+                queries = queries[~of_rel]
     parts: list[tuple[Tensor, ...]] = []
     for chunk in queries.split(chunk_size):
         h, r = chunk.to(device).unbind(1)
@@ -89,14 +105,19 @@ def held_out_candidates(
         hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
         found = (hh, rr, top_t[keep], top_s[keep], log_softmax[keep], gap[keep], rank[keep])
         parts.append(tuple(x.cpu() for x in found) + (held_out.contains(hh.cpu(), rr.cpu(), top_t[keep].cpu()),))
-    if not parts:
-        empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
-        return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f), empty_i
-    cols = [torch.cat(c) for c in zip(*parts)]
-    cands = QueryCandidates(cols[0].numpy(), cols[1].numpy(), cols[2].numpy(), cols[3].double().numpy(),
-                            cols[4].double().numpy(), cols[5].double().numpy(), cols[6].numpy(),
-                            reverse_scores(model, z, cols[0], cols[1], cols[2], snapshot.num_relations))
-    return cands, cols[7].long().numpy()
+    exhaustive, labels = QueryCandidates.empty(), np.empty(0, dtype=np.int64)
+    if parts:
+        cols = [torch.cat(c) for c in zip(*parts)]
+        exhaustive = QueryCandidates(cols[0].numpy(), cols[1].numpy(), cols[2].numpy(), cols[3].double().numpy(),
+                                     cols[4].double().numpy(), cols[5].double().numpy(), cols[6].numpy(),
+                                     reverse_scores(model, z, cols[0], cols[1], cols[2], snapshot.num_relations))
+        labels = cols[7].long().numpy()
+    if not searched:
+        return exhaustive, labels
+    cands = QueryCandidates.concat([exhaustive, *searched])
+    rest = QueryCandidates.concat(searched)
+    found = held_out.contains(*(torch.from_numpy(c) for c in (rest.heads, rest.rels, rest.tails)))
+    return cands, np.concatenate([labels, found.long().numpy()])
 
 
 class Calibrator:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from kgplatform.devices import tensor_device
+from kgplatform.learn.ann_candidates import CandidateSearch, ann_query_candidates
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
@@ -50,8 +53,11 @@ def query_candidates(
     exclude: Tensor | None = None,
     chunk_size: int = 1024,
     type_constrained: bool = True,
+    search: CandidateSearch | None = None,
 ) -> QueryCandidates:
-    """top_candidates' rows with their query context (learn/selector.py: log-softmax, gap to best, rank)."""
+    """top_candidates' rows with their query context (learn/selector.py: log-softmax, gap to best, rank).
+
+    search: how the tails are found (learn/ann_candidates.py); None scores every valid entity."""
     R = snapshot.num_relations
     if not 0 <= rel < R:
         raise ValueError(f"top_candidates: relation id {rel} is outside 0..{R - 1} ({R} relations in snapshot)")
@@ -64,6 +70,10 @@ def query_candidates(
     allowed = relation_ranges(snapshot, splits=None)[rel].to(device) if type_constrained else None
 
     heads = torch.as_tensor(heads, dtype=torch.long).flatten()
+    range_size = int(allowed.sum()) if allowed is not None else snapshot.num_nodes
+    if search is not None and search.resolve(model, rel, range_size) == "ann":
+        return ann_query_candidates(model, z, rel, heads, k, blocked, allowed, search, chunk_size)
+
     parts: list[tuple[Tensor, ...]] = []
     for chunk in heads.to(device).split(chunk_size):
         rels = torch.full_like(chunk, rel)
@@ -80,12 +90,27 @@ def query_candidates(
                  gap[keep], rank[keep])
         parts.append(tuple(x.cpu() for x in found))
     if not parts:
-        empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
-        return QueryCandidates(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
+        return QueryCandidates.empty()
     h, t, s, ls, gap, rank = (torch.cat(c) for c in zip(*parts))
     r = torch.full_like(h, rel)
     return QueryCandidates(h.numpy(), r.numpy(), t.numpy(), s.double().numpy(), ls.double().numpy(),
                            gap.double().numpy(), rank.numpy(), reverse_scores(model, z, h, r, t, R))
+
+
+def candidate_recall(model: LinkPredictor, z: Tensor, snapshot: Snapshot, rel: int, heads_sample: Tensor, k: int,
+                     search: CandidateSearch | None = None, type_constrained: bool = True) -> float:
+    """Mean over the sampled heads of the share of their exact top-k tails that the ANN path also returns (heads
+    without any valid tail are left out). search: the ANN settings to measure (mode forced to 'ann')."""
+    ann = replace(search or CandidateSearch(), mode="ann", used={})  # shares search's built indexes
+    exact = query_candidates(model, z, snapshot, rel, heads_sample, k, type_constrained=type_constrained)
+    found = query_candidates(model, z, snapshot, rel, heads_sample, k, type_constrained=type_constrained,
+                             search=ann)
+    if not len(exact):
+        return 1.0
+    n = snapshot.num_nodes
+    hit = np.isin(exact.heads * n + exact.tails, found.heads * n + found.tails).astype(float)
+    sampled = np.unique(exact.heads)
+    return float(np.mean(np.bincount(exact.heads, hit)[sampled] / np.bincount(exact.heads)[sampled]))
 
 
 def heads_with_edge(triples: torch.Tensor, num_nodes: int, num_relations: int) -> np.ndarray:

@@ -61,6 +61,11 @@ class KnownTails:
         q = heads * self.r2 + rels
         return torch.searchsorted(self.keys, q), torch.searchsorted(self.keys, q, right=True)
 
+    def counts(self, heads: Tensor, rels: Tensor) -> Tensor:
+        """Known tails of each query [B]."""
+        start, end = self._ranges(heads, rels)
+        return end - start
+
     def mask(self, heads: Tensor, rels: Tensor) -> Tensor:
         start, end = self._ranges(heads, rels)
         count, device = end - start, self.keys.device

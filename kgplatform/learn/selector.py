@@ -64,6 +64,17 @@ class QueryCandidates:
     def __len__(self) -> int:
         return len(self.heads)
 
+    @classmethod
+    def empty(cls) -> "QueryCandidates":
+        ints, floats = np.empty(0, dtype=np.int64), np.empty(0)
+        return cls(ints, ints, ints, floats, floats, floats, ints, floats)
+
+    @classmethod
+    def concat(cls, parts: list["QueryCandidates"]) -> "QueryCandidates":
+        if not parts:
+            return cls.empty()
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__})
+
     def subset(self, mask: np.ndarray) -> "QueryCandidates":
         return QueryCandidates(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
 

@@ -19,6 +19,7 @@ from kgplatform.learn.newheads import ArrivalHoldout, draw_arrivals, simulate_ar
 from kgplatform.learn.per_relation import RelationCalibration, fit_relation_calibration, group_ids, group_name
 from kgplatform.learn.selector import candidate_features, feature_context, fit_combiner
 from kgplatform.pipeline.config import PipelineConfig
+from kgplatform.pipeline.stages import candidate_search, search_report
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 # The held-out arrivals are a few hundred heads at most, so the thresholds rest on small top sets: their
@@ -50,11 +51,13 @@ def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,
         queries.append(torch.stack([heads, torch.full_like(heads, rel)], dim=1))
     with torch.no_grad():
         z = sim.model.encode(*train_edges(view))  # every edge but the hidden ones, as at write time
+    search = candidate_search(cfg)  # as score_candidates finds the new products' candidates
     cands, labels = held_out_candidates(sim.model, z, view, k=cfg.top_k, split=SPLIT_VALID,
                                         known_splits=(SPLIT_TRAIN,), queries=torch.cat(queries),
-                                        type_constrained=cfg.train.type_constrained)
+                                        type_constrained=cfg.train.type_constrained, search=search)
     report = {"enabled": True, "heads": len(sim.heads), "hidden_edges": int(holdout.hidden.sum()),
-              "positives_per_head": float(np.sum(labels) / max(len(sim.heads), 1))}
+              "positives_per_head": float(np.sum(labels) / max(len(sim.heads), 1)),
+              "candidate_search": search_report(search, snapshot)}
     if len(labels) == 0:
         return None, report | {"candidates": 0}
     has_edge = heads_with_edge(view.triples(SPLIT_TRAIN), snapshot.num_nodes, snapshot.num_relations)

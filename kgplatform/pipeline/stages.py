@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from kgplatform.devices import CPU
+from kgplatform.learn.ann_candidates import CandidateSearch
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge, query_candidates, shard_heads
 from kgplatform.learn.config import TrainConfig
@@ -71,6 +72,16 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
     return result, test
 
 
+def candidate_search(cfg: PipelineConfig) -> CandidateSearch:
+    """The run's candidate search, one per scoring pass (it keeps the tail indexes it builds)."""
+    return CandidateSearch(cfg.candidate_search, cfg.ann_min_tails, cfg.ann_overfetch, cfg.ann_effort, cfg.ann_index)
+
+
+def search_report(search: CandidateSearch, snapshot: Snapshot) -> dict:
+    """The mode each relation's candidates were found with, by relation name, for the run's metrics."""
+    return {snapshot.rel_names[rel]: mode for rel, mode in sorted(search.used.items())}
+
+
 def held_out_known_splits(snapshot: Snapshot) -> tuple[int, ...]:
     """The splits known while validation candidates are drawn: all but validation (learn/calibrate.py's symmetric
     protocol), so the validation edges are exactly what is left to find, as the test edges are on test."""
@@ -115,8 +126,9 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     with torch.no_grad():
         z = model.encode(*train_edges(snapshot))
     known = held_out_known_splits(snapshot)
+    search = candidate_search(cfg)
     cands, labels = held_out_candidates(model, z, snapshot, k=cfg.top_k, known_splits=known,
-                                        type_constrained=cfg.train.type_constrained)
+                                        type_constrained=cfg.train.type_constrained, search=search)
     has_edge = heads_with_edge(known_rows(snapshot, known), snapshot.num_nodes, snapshot.num_relations)
     groups = group_ids(cands.rels, has_edge[cands.rels, cands.heads])
     combiner, values = None, cands.scores
@@ -133,6 +145,7 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     report["target_precision"] = cfg.target_precision
     report["precision_confidence"] = cfg.precision_confidence
     report["known_splits"] = list(known)
+    report["candidate_search"] = search_report(search, snapshot)
     report["combined_evidence"] = list(FEATURES) if combiner is not None else None
     # per-candidate data for the run report's reliability and precision-threshold plots
     probs = np.empty(len(values))
@@ -153,7 +166,8 @@ def node_states(model, snapshot: Snapshot) -> torch.Tensor:
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
                      shard: int = 0, num_shards: int = 1, heads: torch.Tensor | None = None,
                      progress: ProgressFn | None = None, arrivals=None,
-                     context: FeatureContext | None = None) -> tuple[list[Prediction], dict]:
+                     context: FeatureContext | None = None,
+                     search: CandidateSearch | None = None) -> tuple[list[Prediction], dict]:
     """Top-k type-valid candidates per head of this shard, calibrated; keep those at or above the threshold.
 
     z comes from node_states. Shards split the candidate heads; select_predictions merges them. heads: only these
@@ -162,6 +176,7 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     embedding (added after training); None: they use ``calibration`` like every other head.
     context: evidence_context(model, snapshot) when the caller keeps one (the realtime path grows its own); None
     builds it here if a combiner needs it.
+    search: candidate_search(cfg) when the caller wants to read which mode each relation got; None makes one.
     Returns (selected, histogram): histogram summarizes every candidate's probability per calibration group
     ({group name: {relation, threshold, candidates, at_threshold, counts}}; see probability_histogram), so the
     run report can show how many edges each threshold would write.
@@ -174,6 +189,7 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
     if context is None and combined:
         context = evidence_context(model, snapshot)
     is_new = ~model.has_embedding.cpu().numpy() if arrivals is not None else np.zeros(snapshot.num_nodes, dtype=bool)
+    search = search if search is not None else candidate_search(cfg)
     selected, histogram = [], {}
     for i, rel_type in enumerate(targets):
         rel = snapshot.rel_names.index(rel_type)
@@ -181,7 +197,7 @@ def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cf
         if heads is not None:
             rel_heads = rel_heads[torch.isin(rel_heads, heads)]
         cands = query_candidates(model, z, snapshot, rel, rel_heads, k=cfg.top_k,
-                                 type_constrained=cfg.train.type_constrained)
+                                 type_constrained=cfg.train.type_constrained, search=search)
         probs = np.zeros(len(cands))
         keep = np.zeros(len(cands), dtype=bool)
         new_heads = is_new[cands.heads]

@@ -34,10 +34,12 @@ from kgplatform.pipeline.rundir import RunDir
 from kgplatform.pipeline.runstore import synced_run
 from kgplatform.pipeline.stages import (
     calibrate,
+    candidate_search,
     featurize,
     node_states,
     prepare_splits,
     score_candidates,
+    search_report,
     train_and_evaluate,
 )
 from kgplatform.predictions import Prediction, select_predictions, with_evidence
@@ -155,14 +157,16 @@ def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int 
     model = load_model(out, snapshot, cfg, device)
     calibration_model, text_calibration = out.load_calibrators(snapshot.rel_names)  # this run's train step's
     z = out.load_tensor(RunDir.NODE_STATES).to(device)
+    search = candidate_search(cfg)
     selected, histogram = score_candidates(model, z, snapshot, calibration_model, cfg, shard=shard,
-                                           num_shards=num_shards, progress=progress)
+                                           num_shards=num_shards, progress=progress, search=search)
     text = score_text_links(model, z, snapshot, text_calibration, cfg, shard=shard, num_shards=num_shards)
     selected = merge_text_and_model(selected, text, cfg.max_edges)
     out.write_jsonl(out.shard_file(shard, num_shards), selected)
     out.write_json(out.hist_file(shard, num_shards), histogram)  # for the report
     return out.record_step(f"score-{shard:03d}", {"shard": shard, "num_shards": num_shards, "device": str(device),
-                                                  "selected": len(selected), "text_links": len(text)}, started)
+                                                  "selected": len(selected), "text_links": len(text),
+                                                  "candidate_search": search_report(search, snapshot)}, started)
 
 
 def read_shards(out: RunDir, num_shards: int) -> list[list[Prediction]]:
@@ -241,7 +245,11 @@ def run_metrics(out: RunDir, num_shards: int) -> tuple[dict, dict]:
                "features": features["features"], "timings_s": timings, "score_shards": num_shards,
                "snapshot_hash": export["snapshot_hash"], "explanations": writeback.get("explanations"),
                "text_links": train.get("text_links"), "input_choice": train.get("input_choice"),
-               "device": train.get("device", "cpu")}  # where it trained; runs before KGP_DEVICE trained on the CPU
+               "device": train.get("device", "cpu"),  # where it trained; runs before KGP_DEVICE trained on the CPU
+               "candidate_search": {"setting": out.load_config().candidate_search,
+                                    "validation": train["calibration"].get("candidate_search"),
+                                    "write": {rel: mode for shard in shards
+                                              for rel, mode in shard.get("candidate_search", {}).items()}}}
     counts = {"predicted": writeback["predicted"], "written_per_type": writeback["written_per_type"],
               "written_per_method": writeback.get("written_per_method", {}),
               "text_and_model_agree": writeback.get("text_and_model_agree", 0),

@@ -77,6 +77,9 @@ def test_pipeline_writes_calibrated_edges_with_provenance(store, settings, pipel
         assert (e["h"], e["type"], e["t"]) not in asserted_before  # never re-proposes a known fact
     assert result.metrics["test"]["mrr"] > 0.05  # far above random ranking among hundreds of candidates
     assert result.metrics["device"] == str(resolve_device(settings.device))  # where it trained, for the record
+    searched = result.metrics["candidate_search"]  # a small catalog: 'auto' scores every candidate exactly
+    assert searched["setting"] == "auto" and searched["write"]
+    assert set(searched["validation"].values()) == set(searched["write"].values()) == {"exact"}
     run = show_run(store, result.run_id)
     assert run["status"] == "completed" and run["metrics"]["test"]["mrr"] == result.metrics["test"]["mrr"]
     for name in ("config.json", "metrics.json", "model.pt", "calibration.json", "snapshot.pt", "predictions.jsonl"):
