@@ -14,12 +14,26 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from kgplatform.bench.memory import StageMeter
 from kgplatform.bench.storeio import measure_store_io
 from kgplatform.demo.scale import generate_scale_catalog, write_scale_dataset
 from kgplatform.graph.store import embedded_server, open_store
+from kgplatform.learn.candidates import candidate_recall, domain_heads
+from kgplatform.learn.index import relation_ranges
 from kgplatform.pipeline.config import PipelineConfig
-from kgplatform.pipeline.steps import export_step, featurize_step, score_step, train_step, writeback_step
+from kgplatform.pipeline.rundir import RunDir
+from kgplatform.pipeline.stages import candidate_search
+from kgplatform.pipeline.steps import (
+    export_step,
+    featurize_step,
+    load_model,
+    run_dir_of,
+    score_step,
+    train_step,
+    writeback_step,
+)
 from kgplatform.progress import ProgressFn
 from kgplatform.settings import Settings
 
@@ -70,6 +84,8 @@ def run_scale_size(settings: Settings, size: int, workdir: Path, cfg: PipelineCo
                 score_step(local, run_id, 0, 1, progress)
             with meter.stage("pipeline-writeback"):
                 written = writeback_step(store, local, run_id, 1, progress)
+            with meter.stage("ann-recall"):
+                recall = ann_recall(local, run_id)
         finally:
             store.delete_graph()
             store.close()
@@ -84,11 +100,33 @@ def run_scale_size(settings: Settings, size: int, workdir: Path, cfg: PipelineCo
             "stages": meter.stages,
             "io_ratio": {stage: io[stage]["ratio"] for stage in ("ingest", "export", "writeback")},
             "io": {stage: io[stage] for stage in ("ingest", "export", "writeback")},
+            "ann_recall@10": recall, "candidate_search": json.loads(
+                (run_dir_of(local, run_id).path / "metrics.json").read_text()).get("candidate_search"),
             "test_mrr": test.get("mrr"), "test_hits@10": test.get("hits@10"),
             "best_epoch": train.get("best_epoch"), "stopped_reason": train.get("stopped_reason"),
             "written": sum(written["written_per_type"].values()), "run_id": run_id,
             "train_budget_s": cfg.train.time_budget_s, "use_text": cfg.train.use_text,
             "machine": {"cpus": os.cpu_count(), "load_avg_5min": {"start": load_at_start, "end": os.getloadavg()[1]}}}
+
+
+def ann_recall(settings: Settings, run_id: str, sample: int = 300, seed: int = 0) -> dict[str, float]:
+    """Per relation whose tail range is big enough for 'auto' to search an index: recall@k of the ANN path against
+    exact scoring, on a seeded sample of its heads (the trained model and node states of the run)."""
+    out = run_dir_of(settings, run_id)
+    cfg, snapshot = out.load_config(), out.load_snapshot()
+    model = load_model(out, snapshot, cfg)
+    z = out.load_tensor(RunDir.NODE_STATES)
+    sizes = relation_ranges(snapshot, splits=None).sum(1)
+    gen = torch.Generator().manual_seed(seed)
+    recall = {}
+    for rel, name in enumerate(snapshot.rel_names):
+        if int(sizes[rel]) < cfg.ann_min_tails:
+            continue
+        heads = domain_heads(snapshot, rel)
+        heads = heads[torch.randperm(len(heads), generator=gen)[:sample]]
+        recall[name] = round(candidate_recall(model, z, snapshot, rel, heads, cfg.top_k,
+                                              search=candidate_search(cfg)), 4)
+    return recall
 
 
 def merge_results(path: Path, size: int, result: dict) -> dict:
