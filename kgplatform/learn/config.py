@@ -27,6 +27,16 @@ class TrainConfig(BaseModel):
         description="how CompGCN layers sum messages: one sparse product over (target, type) pairs, or the per-edge "
         "gather and scatter it replaced (same values; kept as bench/run_train_step.py's baseline)",
     )
+    message_batches: Literal["auto", "full", "sampled"] = Field(
+        "auto",
+        description="message passing per step over the whole message graph ('full') or over the step's nodes' "
+        "sampled neighbourhoods, node states after training in chunks too ('sampled', learn/minibatch.py); 'auto': "
+        "sampled above sampled_above_edges message edges when the objective draws candidates",
+    )
+    fanout: int = Field(20, ge=1, description="incoming message edges sampled per node per layer ('sampled')")
+    sampled_above_edges: int = Field(
+        2_000_000, ge=0, description="train edges above which message_batches='auto' samples"
+    )
     num_bases: int = Field(8, ge=1, description="basis count of RGCNConv (encoder='rgcn' only)")
     use_text: bool = True
     use_mentions: bool = Field(
@@ -112,6 +122,9 @@ class TrainConfig(BaseModel):
                              "'complex' or 'distmult' (learn/ensemble.py)")
         if self.relation_prediction_weight and self.decoder == "rotate":
             raise ValueError("TrainConfig: relation_prediction_weight needs decoder 'complex' or 'distmult'")
+        if self.message_batches == "sampled" and self.objective == "1-n":
+            raise ValueError("TrainConfig: message_batches='sampled' needs objective 'shared' or 'sampled' (a 1-N "
+                             "step reads every node's state)")
         if self.decoder in ("complex", "rotate") and self.dim % 2:
             raise ValueError(f"TrainConfig: decoder={self.decoder!r} needs an even dim, got {self.dim}")
         return self

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from kgplatform.devices import tensor_device
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
+from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.snapshot import Snapshot
 
@@ -93,7 +94,7 @@ def rank_metrics(
     model.eval()
     try:
         if z is None:
-            z = model.encode(*(message_edges if message_edges is not None else train_edges(snapshot)))
+            z = encode_all(model, *(message_edges if message_edges is not None else train_edges(snapshot)))
         if filtered and known is None:
             known = KnownTails(snapshot.triples(), snapshot.num_nodes, snapshot.num_relations).to(tensor_device(z))
         if type_constrained and allowed is None:

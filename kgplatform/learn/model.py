@@ -263,10 +263,17 @@ class LinkPredictor(nn.Module):
             weight = weight.unsqueeze(1)
         return weight[..., 0] * names + weight[..., 1] * named_by
 
-    def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
+    def score_tails(self, z: Tensor, heads: Tensor, rels: Tensor, tails: Tensor | None = None,
+                    ids: Tensor | None = None) -> Tensor:
         """Scores [B, N] of every entity as tail of (heads[b], rels[b]); [B, K] for candidate tails [B, K] per
-        query; or [B, C] for one candidate set [C] shared by every query. Scores are on the model's device."""
-        heads, rels, tails = self._here(heads, rels, tails)
+        query; or [B, C] for one candidate set [C] shared by every query. Scores are on the model's device.
+
+        ids: z holds only these nodes' rows (a sampled subgraph's); heads and tails are then positions in it, and
+        tails None means all of its rows.
+        """
+        heads, rels, tails, ids = self._here(heads, rels, tails, ids)
+        if ids is not None and tails is None:
+            tails = torch.arange(z.size(0), device=z.device)
         q = self._query(rows(z, heads), rels)
         if tails is None:
             out = self._compare(q, z, pairwise=False)
@@ -274,20 +281,25 @@ class LinkPredictor(nn.Module):
             out = self._compare(q, rows(z, tails), pairwise=False)
         else:
             out = self._compare(q.unsqueeze(1), rows(z, tails), pairwise=True)
+        if ids is not None:  # the text and mention terms read global node ids
+            heads, tails = ids[heads], ids[tails]
         if self.text_match is not None:
             out = out + self._text_match(heads, rels, tails)
         if self.mention_weight is not None:
             out = out + self._mention_term(heads, rels, tails)
         return out
 
-    def score_relations(self, z: Tensor, heads: Tensor, tails: Tensor) -> Tensor:
+    def score_relations(self, z: Tensor, heads: Tensor, tails: Tensor, ids: Tensor | None = None) -> Tensor:
         """Scores [B, 2R] of every relation (reciprocals included) between heads[b] and tails[b]: the same score
-        as score_triples, read along the relation axis, for the relation-prediction loss (Chen et al. 2021)."""
+        as score_triples, read along the relation axis, for the relation-prediction loss (Chen et al. 2021).
+        ids: as in score_tails."""
         if self.cfg.decoder == "rotate":
             raise ValueError("score_relations: decoder='rotate' is a distance, not a product over relations; "
                              "relation prediction supports 'complex' and 'distmult'")
-        heads, tails = self._here(heads, tails)
+        heads, tails, ids = self._here(heads, tails, ids)
         zh, zt = rows(z, heads), rows(z, tails)
+        if ids is not None:
+            heads, tails = ids[heads], ids[tails]
         if self.cfg.decoder == "distmult":
             pair = zh * zt
         else:  # Re<h * r, conj(t)> = rr . (hr tr + hi ti) + ri . (hr ti - hi tr)

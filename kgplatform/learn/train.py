@@ -18,7 +18,9 @@ from kgplatform.learn.ensemble import merge_members
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
 from kgplatform.learn.mentions import mention_pairs
+from kgplatform.learn.minibatch import sampled_step, uses_sampling
 from kgplatform.learn.model import LinkPredictor
+from kgplatform.learn.sampling import InEdges
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 Progress = Callable[[str, int, int, dict], None]
@@ -115,22 +117,25 @@ def draw_candidates(queries: Tensor, cfg: TrainConfig, sampler: TypedNegativeSam
     return StepCandidates(tails, torch.zeros_like(t), mask)
 
 
-def batch_loss(model: LinkPredictor, z: Tensor, queries: Tensor, cfg: TrainConfig, drawn: StepCandidates) -> Tensor:
-    """The step's softmax loss over its drawn candidates; z needs the rows drawn.nodes(heads) names."""
+def batch_loss(model: LinkPredictor, z: Tensor, queries: Tensor, cfg: TrainConfig, drawn: StepCandidates,
+               ids: Tensor | None = None) -> Tensor:
+    """The step's softmax loss over its drawn candidates; z needs the rows drawn.nodes(heads) names.
+    ids: z holds only these nodes' rows, and queries and drawn tails are positions in them (minibatch.py)."""
     h, r, t = queries.unbind(1)
-    loss = smoothed_softmax_loss(model.score_tails(z, h, r, drawn.tails), drawn.target, drawn.mask,
+    loss = smoothed_softmax_loss(model.score_tails(z, h, r, drawn.tails, ids), drawn.target, drawn.mask,
                                  cfg.label_smoothing)
     if cfg.relation_prediction_weight:
-        loss = loss + cfg.relation_prediction_weight * F.cross_entropy(model.score_relations(z, h, t), r)
+        loss = loss + cfg.relation_prediction_weight * F.cross_entropy(model.score_relations(z, h, t, ids), r)
     return loss + cfg.n3_weight * model.n3_penalty(z, h, r, t) if cfg.n3_weight else loss
 
 
-def rejected_loss(model: LinkPredictor, z: Tensor, queries: Tensor) -> Tensor:
+def rejected_loss(model: LinkPredictor, z: Tensor, queries: Tensor, ids: Tensor | None = None) -> Tensor:
     """Mean of -log(1 - p(t | h, r)) over rejected (h, r, t) queries, p the softmax over all entities (the same
     distribution the 1-N objective trains): pushes a reviewer-rejected tail down the ranking of its query,
-    whatever the scale of the raw scores. Computed as logsumexp(all) - logsumexp(all but t), which is stable."""
+    whatever the scale of the raw scores. Computed as logsumexp(all) - logsumexp(all but t), which is stable.
+    ids: as in batch_loss; the softmax then runs over the subgraph's nodes."""
     h, r, t = queries.unbind(1)
-    logits = model.score_tails(z, h, r)
+    logits = model.score_tails(z, h, r, ids=ids)
     others = logits.scatter(1, t.unsqueeze(1), float("-inf"))
     return (torch.logsumexp(logits, dim=1) - torch.logsumexp(others, dim=1)).mean()
 
@@ -241,6 +246,7 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
     eval_ranges = ranges.to(device)
     eval_edges = train_edges(snapshot)
     uses_graph = cfg.encoder != "none" and cfg.num_layers > 0
+    sampled = uses_sampling(cfg, len(train))
     n_hidden = max(1, round(cfg.hidden_edge_ratio * len(train))) if uses_graph else len(train)
     negatives = rejected_queries(snapshot, cfg)
     negatives_gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -270,25 +276,29 @@ def _train(snapshot: Snapshot, text_x: Tensor | None, cfg: TrainConfig, progress
         use_embedding = None
         if drop_nodes:  # this epoch's unseen nodes: text + message passing only, like nodes added after training
             use_embedding = (torch.rand(snapshot.num_nodes, generator=gen) >= cfg.unseen_node_ratio).to(device)
+        in_edges = InEdges.build(message[:, [0, 2]].t(), message[:, 1], snapshot.num_nodes) if sampled else None
         losses, negative_losses, out_of_time = [], [], False
         for batch in targets.split(cfg.batch_size):
             queries = both_directions(batch, R)
             drawn = draw_candidates(queries, cfg, sampler, snapshot.num_nodes, gen)
+            rows, ids = negatives, None
+            if rows is not None and len(rows) > cfg.batch_size:
+                rows = rows[torch.randperm(len(rows), generator=negatives_gen)[:cfg.batch_size]]
             step_nodes = None if uses_graph or negatives is not None else drawn.nodes(queries[:, 0])
-            queries, drawn = queries.to(device), to_device(drawn, device)  # drawn on the CPU, the same on any device
-            if step_nodes is not None:  # no message passing: only the rows this step scores need computing
+            if in_edges is not None:  # messages over the step's sampled neighbourhood; node ids become positions
+                step = sampled_step(model, in_edges, queries, drawn, rows, use_embedding, gen)
+                z, ids, queries, drawn, rows = step.z, step.ids, step.queries, step.drawn, step.rejected
+            elif step_nodes is not None:  # no message passing: only the rows this step scores need computing
                 z = model.encode_rows(step_nodes, use_embedding)
             elif use_embedding is None:  # the two-argument form, as tests and subclasses may wrap it
                 z = model.encode(mp_index, mp_type)
             else:
                 z = model.encode(mp_index, mp_type, use_embedding)
-            loss = batch_loss(model, z, queries, cfg, drawn)
+            queries, drawn = queries.to(device), to_device(drawn, device)  # drawn on the CPU, the same on any device
+            loss = batch_loss(model, z, queries, cfg, drawn, ids)
             total = loss
-            if negatives is not None:
-                rows = negatives
-                if len(rows) > cfg.batch_size:
-                    rows = rows[torch.randperm(len(rows), generator=negatives_gen)[:cfg.batch_size]]
-                negative_loss = rejected_loss(model, z, rows.to(device))
+            if rows is not None:
+                negative_loss = rejected_loss(model, z, rows.to(device), ids)
                 total = loss + cfg.rejected_weight * negative_loss
                 negative_losses.append(negative_loss.item())
             opt.zero_grad()

@@ -20,6 +20,7 @@ from kgplatform.learn.config import TrainConfig
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import train_edges
 from kgplatform.learn.mentions import mention_pairs
+from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.per_relation import fit_relation_calibration, group_ids, group_name
 from kgplatform.learn.selector import FEATURES, FeatureContext, candidate_features, feature_context, fit_combiner
 from kgplatform.learn.splits import assign_splits
@@ -124,7 +125,7 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
     """
 
     with torch.no_grad():
-        z = model.encode(*train_edges(snapshot))
+        z = encode_all(model, *train_edges(snapshot))
     known = held_out_known_splits(snapshot)
     search = candidate_search(cfg)
     cands, labels = held_out_candidates(model, z, snapshot, k=cfg.top_k, known_splits=known,
@@ -160,7 +161,7 @@ def node_states(model, snapshot: Snapshot) -> torch.Tensor:
     """Encoder output over every known fact (all splits): at write time the whole graph is evidence. Computed on
     the model's device, returned on the CPU (it is saved)."""
     with torch.no_grad():
-        return model.encode(snapshot.edge_index, snapshot.edge_type).cpu()
+        return encode_all(model, snapshot.edge_index, snapshot.edge_type).cpu()
 
 
 def score_candidates(model, z: torch.Tensor, snapshot: Snapshot, calibration, cfg: PipelineConfig, *,
