@@ -100,8 +100,8 @@ def run_scale_size(settings: Settings, size: int, workdir: Path, cfg: PipelineCo
             "stages": meter.stages,
             "io_ratio": {stage: io[stage]["ratio"] for stage in ("ingest", "export", "writeback")},
             "io": {stage: io[stage] for stage in ("ingest", "export", "writeback")},
-            "ann_recall@10": recall, "candidate_search": json.loads(
-                (run_dir_of(local, run_id).path / "metrics.json").read_text()).get("candidate_search"),
+            "ann_recall@10": recall,
+            "candidate_search": run_dir_of(local, run_id).read_json(RunDir.METRICS, {}).get("candidate_search"),
             "test_mrr": test.get("mrr"), "test_hits@10": test.get("hits@10"),
             "best_epoch": train.get("best_epoch"), "stopped_reason": train.get("stopped_reason"),
             "written": sum(written["written_per_type"].values()), "run_id": run_id,
