@@ -36,8 +36,8 @@ def explain_edge(configured: Settings, head: str, rel_type: str, tail: str, run_
         run_id = rows[0]["run_id"]
     folder = open_run(configured, run_id)
     if not folder.has(RunDir.SNAPSHOT):
-        raise KgpError(f"run {run_id} is missing from {runs_location(configured)} or has no {RunDir.SNAPSHOT}; "
-                       "KGP_HOME (or KGP_RUNS_URL) must be where the run was written")
+        raise KgpError(f"the run directory of {run_id} is missing from {runs_location(configured)} or has no "
+                       f"{RunDir.SNAPSHOT}; KGP_HOME (or KGP_RUNS_URL) must be where the run was written")
     predictions = folder.load_predictions() if folder.has(RunDir.PREDICTIONS) else []
     prediction = next((p for p in predictions if (p["head"], p["rel_type"], p["tail"]) == (head, rel_type, tail)),
                       None)
