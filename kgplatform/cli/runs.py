@@ -114,8 +114,8 @@ def runs_report(run_id: str):
     configured = settings()
     folder = open_run(configured, run_id)
     if not folder.exists():
-        raise KgpError(f"no run {run_id} in {runs_location(configured)} (KGP_HOME, or KGP_RUNS_URL, must be where "
-                       "the run was written)")
+        raise KgpError(f"no run directory for {run_id} in {runs_location(configured)} (KGP_HOME, or KGP_RUNS_URL, "
+                       "must be where the run was written)")
     report = write_run_report(folder)
     publish(configured, folder, RunDir.REPORT, RunDir.HISTOGRAM)
     sys.stdout.write(f"{report.resolve()}\n")  # plain, for scripts: `open $(kgp runs report R)`

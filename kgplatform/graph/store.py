@@ -51,8 +51,9 @@ def chunks(rows: Iterable, size: int) -> Iterator[list]:
 
 def write_rows(store: GraphStore, name: str, rows: Iterable[Row], *, batch_size: int,
                label: str | None = None, rel_type: str | None = None,
-               on_batch: Callable[[int], None] | None = None) -> int:
+               on_batch: Callable[[int], None] | None = None, pipelined: bool = True) -> int:
     """UNWIND $rows in batches; returns the sum of the statement's `count` column (what it created/changed).
+    pipelined=False: one batch at a time (paced writes: KGP_WRITE_PAUSE_S must leave the store idle between them).
 
     A store with pipelined_writes (FalkorDB: one writer per graph, so batches cannot deadlock) gets the next batch
     sent while the previous one runs: the client encodes parameters while the server writes. Batches must then be
@@ -63,7 +64,7 @@ def write_rows(store: GraphStore, name: str, rows: Iterable[Row], *, batch_size:
         return sum(int(r.get("count", 0) or 0) for r in store.query(text, {"rows": batch}))
 
     batches = chunks(rows, batch_size)
-    if not getattr(store, "pipelined_writes", False):
+    if not pipelined or not getattr(store, "pipelined_writes", False):
         total = 0
         for batch in batches:
             total += send(batch)

@@ -39,5 +39,5 @@ def write_predictions(store: GraphStore, predictions: list[Prediction], *, run_i
             if progress:
                 progress("write-back", done, len(predictions))
         written[rel_type] = write_rows(store, "writeback/merge_predicted", rows, batch_size=batch_size,
-                                       rel_type=rel_type, on_batch=advance)
+                                       rel_type=rel_type, on_batch=advance, pipelined=not pause_s)
     return written
