@@ -37,7 +37,9 @@ from kgplatform.pipeline.steps import (
 from kgplatform.progress import ProgressFn
 from kgplatform.settings import Settings
 
-PIPELINE_STEPS = ("export", "featurize", "train", "score", "writeback")
+# The order stages run in (the JSON keeps them sorted by name).
+STAGES = ("generate", "raw-ingest", "ingest", "raw-export", "export", "raw-writeback", "writeback", "pipeline-export",
+          "pipeline-featurize", "pipeline-train", "pipeline-score", "pipeline-writeback", "ann-recall")
 
 
 def scale_pipeline_config(time_budget_s: float, use_text: bool) -> PipelineConfig:
@@ -154,13 +156,31 @@ def render_scale_markdown(results: dict) -> str:
         lines += [f"### {int(size):,} relationships", "", "| stage | wall s | peak RSS GB | store RSS GB |",
                   "|---|---|---|---|"]
         lines += [f"| {name} | {s['wall_s']:,.1f} | {s['peak_rss_gb']:.2f} | {s['store_rss_gb']:.2f} |"
-                  for name, s in r["stages"].items()]
+                  for name, s in sorted(r["stages"].items(), key=lambda kv: _stage_order(kv[0]))]
+        recall = ", ".join(f"{rel} {value:.3f}" for rel, value in sorted(r.get("ann_recall@10", {}).items()))
+        load = r.get("machine", {}).get("load_avg_5min", {})
+        lines += ["", f"Candidates: {_searched(r.get('candidate_search'))}; ANN recall@10 against exact scoring "
+                  f"(300 heads): {recall or 'no relation searched by an index'}. Written edges: {r['written']:,}; "
+                  f"training stopped at epoch {r.get('best_epoch')} ({r.get('stopped_reason')}, budget "
+                  f"{r.get('train_budget_s'):.0f} s); text {'on' if r.get('use_text') else 'off'}; load average "
+                  f"{load.get('start', 0):.1f} -> {load.get('end', 0):.1f} on {r.get('machine', {}).get('cpus')} "
+                  "cores."]
         io = r["io"]
         lines += ["", "| I/O | platform items/s | raw items/s | ratio |", "|---|---|---|---|"]
         lines += [f"| {stage} | {io[stage]['platform']['per_s']:,.0f} | {io[stage]['raw']['per_s']:,.0f} | "
                   f"{io[stage]['ratio']:.2f} |" for stage in ("ingest", "export", "writeback")]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _stage_order(name: str) -> int:
+    return STAGES.index(name) if name in STAGES else len(STAGES)
+
+
+def _searched(report: dict | None) -> str:
+    modes = (report or {}).get("write") or {}
+    ann = sorted(rel for rel, mode in modes.items() if mode == "ann")
+    return f"ANN for {', '.join(ann)}, exact for the rest" if ann else "exact scoring for every relation"
 
 
 def _num(value) -> str:
