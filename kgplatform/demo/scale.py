@@ -79,7 +79,7 @@ def generate_scale_catalog(num_relationships: int, seed: int = 11, held_out: flo
     if num_relationships < 1000:
         raise ValueError(f"a scale catalogue needs at least 1,000 relationships, got {num_relationships:,}")
     rng = np.random.default_rng(seed)
-    kinds, leaves = _kinds(), None
+    kinds = _kinds()
     leaves = _leaves(kinds)
     departments = list(TAXONOMY)
     num_products = max(100, num_relationships // LINKS_PER_PRODUCT)
