@@ -1,5 +1,6 @@
-// Benchmark only (bench/storeio): remove the edges one benchmark write-back wrote (run ids 'bench-io-*').
+// Benchmark only (bench/storeio): remove the edges the benchmark's write-backs wrote (run ids 'bench-io-*'), in
+// one pass over the relationships.
 MATCH ()-[r]->()
-WHERE r.run_id = $run_id
+WHERE r.run_id IN $run_ids
 DELETE r
 RETURN count(r) AS count

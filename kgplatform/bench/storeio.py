@@ -214,5 +214,4 @@ def measure_store_io(settings: Settings, open_graph, folder: Path, *, batch_size
 
 def retract_bench_edges(store: GraphStore) -> None:
     """The write-back measurement's edges, so that the pipeline after it learns from the catalogue alone."""
-    for run_id in ("bench-io-raw", "bench-io-platform"):
-        execute(store, "bench/delete_run_edges", {"run_id": run_id})
+    execute(store, "bench/delete_run_edges", {"run_ids": ["bench-io-raw", "bench-io-platform"]})
