@@ -15,6 +15,9 @@ from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
 from kgplatform.snapshot import Snapshot
 
+# Most (head, tail) scores held at once: a chunk of heads shrinks as the tail range grows (64 MiB of float32).
+SCORE_ELEMENTS = 1 << 24
+
 
 @torch.no_grad()
 def top_candidates(
@@ -33,8 +36,8 @@ def top_candidates(
     Candidates are entities of the relation's range type (types seen as its tails among all snapshot edges),
     never the head itself, never an existing (head, rel, tail) edge of any split, never a row of
     ``snapshot.excluded`` (already predicted), and never a row of the optional extra ``exclude`` [n, 3].
-    Heads are scored ``chunk_size`` at a time, so memory is O(chunk_size * N), on the model's device (z's).
-    The rows come back on the CPU.
+    Heads are scored at most ``chunk_size`` at a time, fewer for a big range (memory stays bounded), on the
+    model's device (z's). The rows come back on the CPU.
     Returns flat (heads, tails, scores), grouped by head in input order, best first; a head with fewer than k
     valid candidates contributes fewer rows.
     """
@@ -74,16 +77,19 @@ def query_candidates(
     if search is not None and search.resolve(model, rel, range_size) == "ann":
         return ann_query_candidates(model, z, rel, heads, k, blocked, allowed, search, chunk_size)
 
+    # Only the range's entities are scored: the others would be masked anyway, and at a million products a
+    # brand query scored every product (O(heads x N) instead of O(heads x brands)).
+    columns = torch.nonzero(allowed).flatten() if allowed is not None else torch.arange(snapshot.num_nodes,
+                                                                                         device=device)
+    chunk_size = max(1, min(chunk_size, SCORE_ELEMENTS // max(1, len(columns))))
     parts: list[tuple[Tensor, ...]] = []
     for chunk in heads.to(device).split(chunk_size):
         rels = torch.full_like(chunk, rel)
-        scores = model.score_tails(z, chunk, rels)
-        invalid = blocked.mask(chunk, rels)
-        invalid[torch.arange(len(chunk), device=device), chunk] = True
-        if allowed is not None:
-            invalid |= ~allowed
+        scores = model.score_tails(z, chunk, rels, columns)
+        invalid = blocked.mask(chunk, rels, columns) | (columns.unsqueeze(0) == chunk.unsqueeze(1))
         scores = scores.masked_fill(invalid, float("-inf"))
         top_s, top_t = scores.topk(min(k, scores.size(1)), dim=1)
+        top_t = columns[top_t]
         log_softmax, gap, rank = query_context(top_s, scores)
         keep = torch.isfinite(top_s)
         found = (chunk.unsqueeze(1).expand_as(top_t)[keep], top_t[keep], top_s[keep], log_softmax[keep],

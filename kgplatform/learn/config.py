@@ -39,6 +39,11 @@ class TrainConfig(BaseModel):
     )
     num_bases: int = Field(8, ge=1, description="basis count of RGCNConv (encoder='rgcn' only)")
     use_text: bool = True
+    text_budget_s: float | None = Field(
+        None, gt=0.0, description="most seconds the featurize step may spend encoding text; when the rate measured "
+        "on a sample says the uncached texts need more, the run trains graph-only and its step record says why "
+        "(None: no limit)",
+    )
     use_mentions: bool = Field(
         False,
         description="learn per-relation weights for 'the head's text names the tail' and the reverse (mentions.py)",
@@ -94,6 +99,10 @@ class TrainConfig(BaseModel):
     valid_max_triples: int | None = Field(
         5000, ge=1, description="most validation triples early stopping ranks, a fixed seeded sample (None: all); "
         "on amazon-beauty-2014 (46k) ranking all of them cost minutes per evaluation"
+    )
+    test_max_triples: int | None = Field(
+        None, ge=1, description="most test triples the run's test metrics rank, a fixed seeded sample (None: all); "
+        "the scale benchmark samples 10,000 of a 10M-edge graph's 100,000"
     )
     patience: int = Field(5, ge=1, description="evaluations without a better validation MRR before stopping")
     lr_decay: float = Field(

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from kgplatform.devices import tensor_device
+from kgplatform.learn.candidates import SCORE_ELEMENTS
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges, train_edges
 from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.model import LinkPredictor
@@ -35,6 +36,8 @@ def ranks(
     Ranks are computed where the model scores (pass ``known``/``allowed`` there too) and returned on the CPU.
     """
     out = []
+    entities = allowed.size(1) if allowed is not None else known.num_nodes if known is not None else 0
+    batch_size = max(1, min(batch_size, SCORE_ELEMENTS // max(1, entities)))  # [B, N] bounded at any N
     for chunk in queries.split(batch_size):
         scores = model.score_tails(z, *chunk[:, :2].unbind(1))
         h, r, t = chunk.to(scores.device).unbind(1)

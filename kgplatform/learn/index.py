@@ -66,13 +66,24 @@ class KnownTails:
         start, end = self._ranges(heads, rels)
         return end - start
 
-    def mask(self, heads: Tensor, rels: Tensor) -> Tensor:
+    def mask(self, heads: Tensor, rels: Tensor, columns: Tensor | None = None) -> Tensor:
+        """Bool [B, N] of known tails; with ``columns`` (node ids [C]) only those nodes' columns, [B, C], so a
+        relation whose range is a few thousand brands never builds a row per entity."""
         start, end = self._ranges(heads, rels)
         count, device = end - start, self.keys.device
         row = torch.repeat_interleave(torch.arange(len(heads), device=device), count)
         offset = torch.arange(int(count.sum()), device=device) - torch.repeat_interleave(count.cumsum(0) - count, count)
-        out = torch.zeros(len(heads), self.num_nodes, dtype=torch.bool, device=device)
-        out[row, self.tails[torch.repeat_interleave(start, count) + offset]] = True
+        tails = self.tails[torch.repeat_interleave(start, count) + offset]
+        if columns is None:
+            out = torch.zeros(len(heads), self.num_nodes, dtype=torch.bool, device=device)
+            out[row, tails] = True
+            return out
+        columns = columns.to(device)
+        position = torch.full((self.num_nodes,), -1, dtype=torch.long, device=device)
+        position[columns] = torch.arange(len(columns), device=device)
+        col = position[tails]
+        out = torch.zeros(len(heads), len(columns), dtype=torch.bool, device=device)
+        out[row[col >= 0], col[col >= 0]] = True
         return out
 
     def contains(self, heads: Tensor, rels: Tensor, tails: Tensor) -> Tensor:

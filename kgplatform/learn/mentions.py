@@ -16,6 +16,7 @@ Pairs are stored as a [2, M] tensor sorted by (i, j), so they stay valid when no
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -73,7 +74,22 @@ def mention_pairs(node_text: list[str], max_chars: int = MAX_TEXT_CHARS) -> Tens
     Texts longer than ``max_chars`` are searched on their first ``max_chars`` characters (hostile or huge input
     costs bounded time). Pure: the same texts give the same pairs.
     """
-    return pairs_from(NameIndex.of(node_text, max_chars), dict(enumerate(node_text)), max_chars)
+    key = (texts_digest(node_text), max_chars)
+    if key not in _RECENT_PAIRS:
+        _RECENT_PAIRS.clear()  # one graph's pairs at a time: train, calibrate and score of a run ask for the same
+        _RECENT_PAIRS[key] = pairs_from(NameIndex.of(node_text, max_chars), dict(enumerate(node_text)), max_chars)
+    return _RECENT_PAIRS[key].clone()
+
+
+_RECENT_PAIRS: dict[tuple[bytes, int], Tensor] = {}  # a million products' texts take minutes to search
+
+
+def texts_digest(node_text: list[str]) -> bytes:
+    h = hashlib.sha256()
+    for text in node_text:
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.digest()
 
 
 def updated_pairs(pairs: Tensor, node_text: list[str], changed: list[int], max_chars: int = MAX_TEXT_CHARS) -> Tensor:

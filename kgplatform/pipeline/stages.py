@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from kgplatform.devices import CPU
+from kgplatform.errors import KgpError
 from kgplatform.learn.ann_candidates import CandidateSearch
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge, query_candidates, shard_heads
@@ -30,7 +31,7 @@ from kgplatform.predictions import Prediction, select_predictions
 from kgplatform.progress import ProgressFn
 from kgplatform.settings import Settings
 from kgplatform.snapshot import SPLIT_NONE, SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
-from kgplatform.text.embeddings import encode_texts
+from kgplatform.text.embeddings import encode_texts, encoding_estimate
 
 HIST_BINS = 100  # write-time candidate probabilities are summarized in 0.01-wide bins (see score_candidates)
 
@@ -54,10 +55,26 @@ def prepare_splits(snapshot: Snapshot, cfg: PipelineConfig) -> Snapshot:
 def featurize(snapshot: Snapshot, settings: Settings, cfg: TrainConfig, progress: ProgressFn | None = None,
               stats: dict | None = None, encoder: str = "", device: torch.device = CPU) -> torch.Tensor | None:
     """Node text vectors from ``encoder`` (empty: KGP_EMBED_MODEL), encoded on ``device``, returned on the CPU;
-    None for a graph-only model."""
+    None for a graph-only model, and when encoding would overrun ``cfg.text_budget_s`` (``stats["text_off"]``
+    then says why)."""
     if not cfg.use_text:
         return None
-    return encode_texts(snapshot.node_text, encoder or settings.embed_model, settings.cache_dir,
+    model = encoder or settings.embed_model
+    stats = stats if stats is not None else {}
+    if cfg.text_budget_s is not None:
+        estimate = encoding_estimate(snapshot.node_text, model, settings.cache_dir,
+                                     batch_size=settings.embed_batch_size, device=device)
+        stats["estimate"] = estimate
+        if estimate["estimated_s"] > cfg.text_budget_s:
+            if not cfg.learned_embeddings:
+                raise KgpError(f"text_budget_s={cfg.text_budget_s:g}: encoding {estimate['uncached']:,} texts would "
+                               f"take about {estimate['estimated_s']:,.0f} s, and a model without learned "
+                               "embeddings needs its text; raise the budget or set learned_embeddings")
+            stats["text_off"] = (f"encoding {estimate['uncached']:,} uncached texts at {estimate['texts_per_s']:,} "
+                                 f"texts/s on {device} would take about {estimate['estimated_s']:,.0f} s, over the "
+                                 f"text budget of {cfg.text_budget_s:,.0f} s: graph-only")
+            return None
+    return encode_texts(snapshot.node_text, model, settings.cache_dir,
                         batch_size=settings.embed_batch_size, progress=progress, stats=stats, device=device)
 
 
@@ -69,7 +86,7 @@ def train_and_evaluate(snapshot: Snapshot, text_x: torch.Tensor | None, cfg: Tra
     result = train_link_predictor(snapshot, text_x, cfg, progress=progress, device=device)
     has_test = bool((snapshot.edge_split == SPLIT_TEST).any())
     test = rank_metrics(result.model, snapshot, SPLIT_TEST, type_constrained=cfg.type_constrained,
-                        batch_size=cfg.eval_batch_size) if has_test else {}
+                        batch_size=cfg.eval_batch_size, max_triples=cfg.test_max_triples) if has_test else {}
     return result, test
 
 

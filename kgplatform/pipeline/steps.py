@@ -111,6 +111,10 @@ def featurize_step(settings: Settings, run_id: str, progress: ProgressFn | None 
     stats: dict = {}
     device = device_of(settings)
     text_x = featurize(out.load_snapshot(), settings, cfg.train, progress, stats, encoder=cfg.encoder, device=device)
+    if text_x is None and cfg.train.use_text:  # over the text budget: later steps build a graph-only model
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"use_text": False})})
+        out.write_json(RunDir.CONFIG, {**out.read_json(RunDir.CONFIG), **cfg.model_dump(),
+                                       "model": model_name(cfg.train)})
     out.save_tensor(RunDir.FEATURES, text_x)
     return out.record_step("featurize", {"features": stats, "device": str(device)}, started)
 
