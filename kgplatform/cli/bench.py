@@ -137,6 +137,11 @@ def bench_linkpred(data: Path = typer.Option(..., exists=True, help="dataset fol
 def bench_scale(sizes: str = typer.Option("100000,1000000", help="relationship counts, comma-separated"),
                 time_budget: float = typer.Option(300.0, help="the link predictor's training budget per size"),
                 no_text: NoText = False,
+                text_budget: Optional[float] = typer.Option(None, help="seconds text encoding may take; over it "
+                                                            "(measured on a sample) the run goes graph-only"),
+                dim: Optional[int] = typer.Option(None, help="node state size (default: the pipeline's)"),
+                score_shards: int = typer.Option(1, min=1, help="score and write back only shard 0 of this many, "
+                                                 "as one of that many workers would"),
                 workdir: Optional[Path] = typer.Option(None, help="where the datasets are written (default "
                                                        "$KGP_HOME/bench-scale); each is removed after its size"),
                 out_file: Path = typer.Option(Path("bench/results/scale.json"), "--out",
@@ -148,10 +153,11 @@ def bench_scale(sizes: str = typer.Option("100000,1000000", help="relationship c
 
     config = settings()
     counts = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
-    cfg = scale_pipeline_config(time_budget, use_text=not no_text)
+    cfg = scale_pipeline_config(time_budget, use_text=not no_text, text_budget_s=text_budget, dim=dim)
     for size in counts:
         with RichProgress(console) as progress:
-            result = run_scale_size(config, size, workdir or config.home / "bench-scale", cfg, progress=progress)
+            result = run_scale_size(config, size, workdir or config.home / "bench-scale", cfg,
+                                    score_shards=score_shards, progress=progress)
         results = merge_results(out_file, size, result)
         if md_file is not None:
             md_file.write_text(render_scale_markdown(results))

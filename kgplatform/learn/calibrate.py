@@ -12,6 +12,7 @@ from torch import Tensor
 
 from kgplatform.devices import tensor_device
 from kgplatform.learn.ann_candidates import CandidateSearch, ann_query_candidates
+from kgplatform.learn.candidates import SCORE_ELEMENTS
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
@@ -91,23 +92,30 @@ def held_out_candidates(
                                                      chunk_size))
                 queries = queries[~of_rel]
     parts: list[tuple[Tensor, ...]] = []
-    for chunk in queries.split(chunk_size):
-        h, r = chunk.to(device).unbind(1)
-        s = model.score_tails(z, h, r)
-        invalid = blocked.mask(h, r)
-        invalid[torch.arange(len(h), device=device), h] = True
-        if allowed is not None:
-            invalid |= ~allowed[r]
-        masked = s.masked_fill(invalid, float("-inf"))
-        top_s, top_t = masked.topk(min(k, s.size(1)), dim=1)
-        log_softmax, gap, rank = query_context(top_s, masked)
-        keep = torch.isfinite(top_s)
-        hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
-        found = (hh, rr, top_t[keep], top_s[keep], log_softmax[keep], gap[keep], rank[keep])
-        parts.append(tuple(x.cpu() for x in found) + (held_out.contains(hh.cpu(), rr.cpu(), top_t[keep].cpu()),))
+    for rel in torch.unique(queries[:, 1]).tolist():  # one relation at a time: only its range is scored
+        position = torch.nonzero(queries[:, 1] == rel).flatten()
+        columns = (torch.nonzero(allowed[rel]).flatten() if allowed is not None
+                   else torch.arange(snapshot.num_nodes, device=device))
+        size = max(1, min(chunk_size, SCORE_ELEMENTS // max(1, len(columns))))
+        for at in position.split(size):
+            h = queries[at, 0].to(device)
+            r = torch.full_like(h, rel)
+            masked = model.score_tails(z, h, r, columns).masked_fill(
+                blocked.mask(h, r, columns) | (columns.unsqueeze(0) == h.unsqueeze(1)), float("-inf"))
+            top_s, top_i = masked.topk(min(k, masked.size(1)), dim=1)
+            top_t = columns[top_i]
+            log_softmax, gap, rank = query_context(top_s, masked)
+            keep = torch.isfinite(top_s)
+            hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
+            found = (at.to(device).unsqueeze(1).expand_as(top_t)[keep], hh, rr, top_t[keep], top_s[keep],
+                     log_softmax[keep], gap[keep], rank[keep])
+            parts.append(tuple(x.cpu() for x in found)
+                         + (held_out.contains(hh.cpu(), rr.cpu(), top_t[keep].cpu()),))
     exhaustive, labels = QueryCandidates.empty(), np.empty(0, dtype=np.int64)
     if parts:
         cols = [torch.cat(c) for c in zip(*parts)]
+        back = torch.argsort(cols[0] * (k + 1) + cols[7])  # queries in their input order again, best first
+        cols = [c[back] for c in cols[1:]]
         exhaustive = QueryCandidates(cols[0].numpy(), cols[1].numpy(), cols[2].numpy(), cols[3].double().numpy(),
                                      cols[4].double().numpy(), cols[5].double().numpy(), cols[6].numpy(),
                                      reverse_scores(model, z, cols[0], cols[1], cols[2], snapshot.num_relations))

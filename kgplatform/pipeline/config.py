@@ -31,6 +31,9 @@ class PipelineConfig(BaseModel):
     threshold_scope: Literal["pooled", "per_group"] = Field(
         "pooled", description="one probability threshold over every calibrated group (pooled), or one per "
         "(relation, head bucket) group (learn/per_relation.py)")
+    calibration_max_queries: int | None = Field(
+        None, ge=1, description="most validation (head, relation) queries whose candidates calibration draws, a "
+        "seeded sample (None: all); a 10M-edge graph has 100,000")
     max_edges: int = Field(10000, ge=0, description="cap on edges written by one run")
     # platt: a smooth map of the combined logit; isotonic steps tie many candidates at one threshold
     calibration: Literal["isotonic", "platt"] = "platt"

@@ -18,7 +18,7 @@ from kgplatform.learn.ann_candidates import CandidateSearch
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge, query_candidates, shard_heads
 from kgplatform.learn.config import TrainConfig
-from kgplatform.learn.evaluate import rank_metrics
+from kgplatform.learn.evaluate import rank_metrics, sample_triples
 from kgplatform.learn.index import train_edges
 from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.minibatch import encode_all
@@ -145,7 +145,9 @@ def calibrate(model, snapshot: Snapshot, cfg: PipelineConfig):
         z = encode_all(model, *train_edges(snapshot))
     known = held_out_known_splits(snapshot)
     search = candidate_search(cfg)
-    cands, labels = held_out_candidates(model, z, snapshot, k=cfg.top_k, known_splits=known,
+    queries = sample_triples(torch.unique(snapshot.triples(SPLIT_VALID)[:, :2], dim=0), cfg.calibration_max_queries,
+                             cfg.train.seed)
+    cands, labels = held_out_candidates(model, z, snapshot, k=cfg.top_k, known_splits=known, queries=queries,
                                         type_constrained=cfg.train.type_constrained, search=search)
     has_edge = heads_with_edge(known_rows(snapshot, known), snapshot.num_nodes, snapshot.num_relations)
     groups = group_ids(cands.rels, has_edge[cands.rels, cands.heads])
