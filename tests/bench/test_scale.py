@@ -4,6 +4,7 @@ from collections import Counter
 
 import numpy as np
 
+from kgplatform.bench.scale import PIPELINE_STAGES, STAGES, render_scale_markdown
 from kgplatform.bench.storeio import measure_store_io
 from kgplatform.demo.scale import RELATIONS, generate_scale_catalog, write_scale_dataset
 from kgplatform.graph.store import open_store
@@ -51,3 +52,26 @@ def test_store_io_is_measured_beside_a_raw_loop_and_leaves_only_the_catalogue(se
     finally:
         store.delete_graph()
         store.close()
+
+
+def scale_result(**extra) -> dict:
+    stage = {"wall_s": 10.0, "peak_rss_gb": 1.0, "store_rss_gb": 0.5}
+    io = {"platform": {"per_s": 900.0}, "raw": {"per_s": 1000.0}, "ratio": 0.9}
+    return {"products": 1000, "wall_s": 130.0, "peak_rss_gb": 1.0, "store_peak_rss_gb": 0.5,
+            "stages": {name: dict(stage) for name in STAGES}, "test_mrr": 0.25, "test_hits@10": 0.4,
+            "io_ratio": {"ingest": 0.9, "export": 0.9, "writeback": 0.9},
+            "io": {"ingest": io, "export": io, "writeback": io}, "written": 12, "use_text": True,
+            "train_budget_s": 60.0, **extra}
+
+
+def test_the_scale_table_counts_only_the_users_stages_and_says_what_was_sampled_or_skipped():
+    sharded = scale_result(text_off="encoding 1,000 texts would take about 900 s: graph-only", use_text=False,
+                           score_shards=20, samples={"valid_triples": 2000, "test_triples": 5000,
+                                                     "calibration_queries": 20000}, dim=100)
+    md = render_scale_markdown({"sizes": {"10000": sharded, "1000": scale_result()}})
+    rows = [line for line in md.splitlines() if line.startswith("| 1")]
+    assert rows[0].startswith("| 1,000 |") and rows[1].startswith("| 10,000 |")  # by size
+    assert f"| 130 | {10 * len(PIPELINE_STAGES)} |" in rows[0]  # pipeline s: the user's stages only
+    assert "| on | all heads |" in rows[0] and "| off (budget) | shard 1 of 20 |" in rows[1]
+    assert "Text: encoding 1,000 texts would take about 900 s: graph-only." in md
+    assert "test 5,000 triples, calibration 20,000 queries" in md and "dim 100" in md
