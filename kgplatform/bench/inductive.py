@@ -26,6 +26,9 @@ Protocol (one seeded run per dataset):
    similarity of the neighbours linked to it by r. Reported for k = 10 and k = 50 (no selection on test).
    For context: the most-linked tail of the relation in the remaining graph (the same guess for every product),
    and a uniformly random ranking's expected MRR / Hits@k (from each query's candidate count).
+8. With a fine-tuning budget (``--finetune-budget``), after steps 3-7 with the frozen encoder: the encoder is
+   fine-tuned on the kept graph alone (no held-out product, its text or its edges; bench/inductive_finetune.py),
+   every node's text is encoded with it, and steps 3-7 run again on the same split with the same config and seed.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from kgplatform.bench.inductive_finetune import finetuned_text
 from kgplatform.bench.linkpred import graph_name_for
 from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.store import open_store
@@ -49,6 +53,7 @@ from kgplatform.learn.train import train_link_predictor
 from kgplatform.pipeline.stages import featurize
 from kgplatform.progress import StageClock
 from kgplatform.snapshot import SPLIT_TRAIN, Snapshot
+from kgplatform.text.finetune import FinetuneConfig
 
 PRODUCT_TYPE = "Product"
 QUERY_RELATIONS = ("HAS_BRAND", "IN_CATEGORY", "ALSO_BOUGHT")
@@ -244,6 +249,11 @@ class InductiveSplit:
     def num_kept(self) -> int:
         return self.full.num_nodes - len(self.held_out)
 
+    @property
+    def kept_graph(self) -> Snapshot:
+        """What the 'extend' model and the fine-tuned encoder learn from: the kept nodes and their edges only."""
+        return first_nodes(self.reduced, self.num_kept)
+
 
 def make_split(snapshot: Snapshot, ratio: float = 0.1, seed: int = 0) -> InductiveSplit:
     held = choose_held_out(snapshot, ratio, seed)
@@ -290,20 +300,55 @@ def evaluate_inductive(model, split: InductiveSplit, text_x: Tensor | None, ks: 
 
 # ---- runner -----------------------------------------------------------------------------------------------------
 
+def train_and_rank(split: InductiveSplit, text_x: Tensor | None, cfg: TrainConfig, protocol: str,
+                   ks: tuple[int, ...], progress=None, clock: StageClock | None = None, stage_suffix: str = ""):
+    """Train on the reduced graph, bring the held-out products in (``protocol``), rank every setting:
+    (train result, metrics). ``text_x``: node text vectors in ``split.full`` order."""
+    kept = split.num_kept
+    if protocol == "extend":
+        result = train_link_predictor(split.kept_graph, text_x[:kept] if text_x is not None else None, cfg,
+                                      progress=progress)
+        model = extend_with_nodes(result.model, text_x[kept:] if text_x is not None else None,
+                                  num_new=len(split.held_out), node_text=split.reduced.node_text)
+    else:
+        result = train_link_predictor(split.reduced, text_x, cfg, progress=progress, unseen_nodes=split.held_out)
+        model = result.model
+    if clock:
+        clock.lap("train" + stage_suffix)
+    metrics = evaluate_inductive(model, split, text_x, ks, cfg.eval_batch_size)
+    if clock:
+        clock.lap("evaluate" + stage_suffix)
+    return result, metrics
+
+
+def train_summary(result) -> dict:
+    return {"best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch, "epochs": len(result.history),
+            "stopped_reason": result.stopped_reason, "seconds": round(result.train_seconds, 1)}
+
+
 def run_inductive(settings, data: Path, *, time_budget: float = 120.0, held_out_ratio: float = 0.1, seed: int = 0,
                   unseen_node_ratio: float | None = None, train_cfg=None, ks: tuple[int, ...] = NN_KS,
-                  protocol: str = "extend", graph: str | None = None, progress=None) -> dict:
+                  protocol: str = "extend", graph: str | None = None, finetune_budget: float | None = None,
+                  finetune_cfg: FinetuneConfig | None = None, progress=None) -> dict:
     """Ingest -> export -> hold out products -> train on the rest -> add them back -> rank (module docstring).
 
     The model is the default TrainConfig (the one the pipeline ships) with this time budget and seed, its inputs
     fixed to text+graph (no input race: new products are scored from their text, which is what this measures),
     unless ``train_cfg`` is given; ``unseen_node_ratio`` overrides that one setting.
+
+    ``finetune_budget`` (seconds) or ``finetune_cfg`` (a text.finetune.FinetuneConfig; the budget overrides its
+    time_budget_s): after the frozen encoder's run, the same split is ranked again with an encoder fine-tuned on
+    the kept graph (bench/inductive_finetune.py). "settings" and "train" stay the frozen encoder's; the
+    fine-tuned run adds "settings_finetuned", "train_finetuned" and "finetune".
     """
     if protocol not in ("extend", "mask"):
         raise ValueError(f"protocol must be 'extend' or 'mask', got {protocol!r}")
     cfg = train_cfg or TrainConfig(time_budget_s=time_budget, seed=seed, choose_inputs=False)
     if unseen_node_ratio is not None:
         cfg = TrainConfig(**{**cfg.model_dump(), "unseen_node_ratio": unseen_node_ratio})
+    ft_cfg = finetune_settings(finetune_budget, finetune_cfg, seed)
+    if ft_cfg is not None and not cfg.use_text:
+        raise ValueError("fine-tuning the text encoder needs a model that reads text (use_text)")
     store = open_store(settings, graph=graph or graph_name_for(data))
     clock = StageClock()
     try:
@@ -317,54 +362,108 @@ def run_inductive(settings, data: Path, *, time_budget: float = 120.0, held_out_
     clock.lap("featurize")
     split = make_split(snapshot, held_out_ratio, seed)
     text_x = text_all[split.original_ids] if text_all is not None else None
-    kept = split.num_kept
-    if protocol == "extend":
-        result = train_link_predictor(first_nodes(split.reduced, kept), text_x[:kept] if text_x is not None else None,
-                                      cfg, progress=progress)
-        model = extend_with_nodes(result.model, text_x[kept:] if text_x is not None else None,
-                                  num_new=len(split.held_out), node_text=split.reduced.node_text)
-    else:
-        result = train_link_predictor(split.reduced, text_x, cfg, progress=progress, unseen_nodes=split.held_out)
-        model = result.model
-    clock.lap("train")
-    settings_metrics = evaluate_inductive(model, split, text_x, ks, cfg.eval_batch_size)
-    clock.lap("evaluate")
-    rel = split.full.rel_names
-    return {
+    result, settings_metrics = train_and_rank(split, text_x, cfg, protocol, ks, progress, clock)
+    report = {
         "dataset": Path(data).resolve().name, "protocol": protocol, "backend": store.backend, "graph": store.graph_name,
-        "held_out": {"ratio": held_out_ratio, "seed": seed, "products": len(split.held_out),
-                     "products_total": int((snapshot.node_type == snapshot.type_names.index(PRODUCT_TYPE)).sum()),
-                     "removed_edges": len(split.removed), "revealed_edges": len(split.revealed.unique(dim=0)),
-                     "revealed_by_relation": {rel[i]: int((split.revealed[:, 1] == i).sum())
-                                              for i in range(len(rel)) if bool((split.revealed[:, 1] == i).any())},
-                     "products_with_queries": int(split.queries[:, 0].unique().numel())},
-        "settings": settings_metrics,
-        "train": {"best_valid_mrr": result.best_valid_mrr, "best_epoch": result.best_epoch,
-                  "epochs": len(result.history), "stopped_reason": result.stopped_reason,
-                  "seconds": round(result.train_seconds, 1)},
+        "held_out": held_out_summary(split, snapshot, held_out_ratio, seed),
+        "settings": settings_metrics, "train": train_summary(result),
         "time_budget_s": cfg.time_budget_s, "timings_s": clock.timings, "config": cfg.model_dump(),
         "description": __doc__.split("\n", 2)[2].strip(),
     }
+    if ft_cfg is not None:
+        report.update(finetuned_run(settings, split, cfg, ft_cfg, protocol, ks, progress, clock))
+    return report
+
+
+def finetuned_run(settings, split: InductiveSplit, cfg: TrainConfig, ft_cfg: FinetuneConfig, protocol: str,
+                  ks: tuple[int, ...], progress=None, clock: StageClock | None = None) -> dict:
+    """The same split ranked again, text encoded by an encoder fine-tuned on the kept graph: the report's
+    "finetune", "settings_finetuned" and "train_finetuned"."""
+    text_x, record = finetuned_text(settings, split.kept_graph, split.full, cfg, ft_cfg, progress, clock)
+    result, metrics = train_and_rank(split, text_x, cfg, protocol, ks, progress, clock, "_finetuned")
+    return {"finetune": record, "settings_finetuned": metrics, "train_finetuned": train_summary(result)}
+
+
+def finetune_settings(budget: float | None, cfg: FinetuneConfig | None, seed: int) -> FinetuneConfig | None:
+    """The FinetuneConfig of the run, or None when the encoder stays frozen."""
+    if budget is None and cfg is None:
+        return None
+    cfg = cfg or FinetuneConfig(seed=seed)
+    return cfg if budget is None else cfg.model_copy(update={"time_budget_s": budget})
+
+
+def held_out_summary(split: InductiveSplit, snapshot: Snapshot, ratio: float, seed: int) -> dict:
+    rel = split.full.rel_names
+    return {"ratio": ratio, "seed": seed, "products": len(split.held_out),
+            "products_total": int((snapshot.node_type == snapshot.type_names.index(PRODUCT_TYPE)).sum()),
+            "removed_edges": len(split.removed), "revealed_edges": len(split.revealed.unique(dim=0)),
+            "revealed_by_relation": {rel[i]: int((split.revealed[:, 1] == i).sum())
+                                     for i in range(len(rel)) if bool((split.revealed[:, 1] == i).any())},
+            "products_with_queries": int(split.queries[:, 0].unique().numel())}
 
 
 def render_inductive_markdown(reports: list[dict]) -> str:
-    """One table: dataset | relation | setting | MRR | Hits@1 | Hits@10 | queries (overall rows first)."""
-    lines = ["| dataset | relation | setting | MRR | Hits@1 | Hits@10 | queries |", "|---|---|---|---|---|---|---|"]
+    """One table: dataset | relation | setting | [encoder |] MRR | Hits@1 | Hits@10 | queries (overall rows first).
+    The encoder column appears when a report has a fine-tuned run: its rows follow the frozen ones."""
+    with_encoder = any("settings_finetuned" in rep for rep in reports)
+    encoder_head = " encoder |" if with_encoder else ""
+    lines = [f"| dataset | relation | setting |{encoder_head} MRR | Hits@1 | Hits@10 | queries |",
+             "|---|---|---|" + "---|" * (4 + with_encoder)]
     for rep in reports:
-        relations = ["all"] + [r for r in QUERY_RELATIONS if r in rep["settings"][TEXT_ONLY]["per_relation"]]
-        for relation in relations:
-            for setting, block in rep["settings"].items():
-                m = block["overall"] if relation == "all" else block["per_relation"].get(relation)
+        lines += _table_rows(rep, with_encoder)
+    notes = [_run_note(rep) for rep in reports] + [_finetune_note(rep) for rep in reports if "finetune" in rep]
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+# Settings whose ranking reads no text vector: the same under either encoder, shown once.
+ENCODER_FREE = (POPULARITY, CHANCE)
+
+
+def _encoder_blocks(rep: dict) -> list[tuple[str, dict]]:
+    """(encoder label, settings' metrics): the frozen encoder's, then the fine-tuned one's when it ran."""
+    blocks = [("frozen", rep["settings"])]
+    if "settings_finetuned" in rep:
+        tuned = {k: v for k, v in rep["settings_finetuned"].items() if k not in ENCODER_FREE}
+        blocks.append((f"fine-tuned ({rep['finetune']['budget_s']:.0f} s)", tuned))
+    return blocks
+
+
+def _table_rows(rep: dict, with_encoder: bool) -> list[str]:
+    blocks = _encoder_blocks(rep)
+    relations = ["all"] + [r for r in QUERY_RELATIONS if r in rep["settings"][TEXT_ONLY]["per_relation"]]
+    rows = []
+    for relation in relations:
+        for setting in rep["settings"]:
+            for label, block in blocks:
+                m = _relation_metrics(block.get(setting), relation)
                 if m is None:
                     continue
-                lines.append(f"| {rep['dataset']} | {relation} | {setting} | {m['mrr']:.3f} | {m['hits@1']:.3f} | "
-                             f"{m['hits@10']:.3f} | {m['count']} |")
-    notes = []
-    for rep in reports:
-        h, t = rep["held_out"], rep["train"]
-        notes.append(f"{rep['dataset']}: {h['products']} of {h['products_total']} products held out "
-                     f"({h['products_with_queries']} with queries), {h['removed_edges']} edges removed, "
-                     f"revealed {h['revealed_by_relation']}; trained {t['seconds']:.0f} s ({t['epochs']} epochs, "
-                     f"{t['stopped_reason']}), best valid MRR of the reduced graph {t['best_valid_mrr'] or 0:.3f}, "
-                     f"protocol '{rep['protocol']}'.")
-    return "\n".join(lines + [""] + notes) + "\n"
+                encoder = (" - |" if setting in ENCODER_FREE else f" {label} |") if with_encoder else ""
+                rows.append(f"| {rep['dataset']} | {relation} | {setting} |{encoder} {m['mrr']:.3f} | "
+                            f"{m['hits@1']:.3f} | {m['hits@10']:.3f} | {m['count']} |")
+    return rows
+
+
+def _relation_metrics(block: dict | None, relation: str) -> dict | None:
+    if block is None:
+        return None
+    return block["overall"] if relation == "all" else block["per_relation"].get(relation)
+
+
+def _run_note(rep: dict) -> str:
+    h, t = rep["held_out"], rep["train"]
+    return (f"{rep['dataset']}: {h['products']} of {h['products_total']} products held out "
+            f"({h['products_with_queries']} with queries), {h['removed_edges']} edges removed, "
+            f"revealed {h['revealed_by_relation']}; trained {t['seconds']:.0f} s ({t['epochs']} epochs, "
+            f"{t['stopped_reason']}), best valid MRR of the reduced graph {t['best_valid_mrr'] or 0:.3f}, "
+            f"protocol '{rep['protocol']}'.")
+
+
+def _finetune_note(rep: dict) -> str:
+    f, t, g = rep["finetune"], rep["train_finetuned"], rep["finetune"]["graph"]
+    return (f"{rep['dataset']}, fine-tuned encoder: budget {f['budget_s']:.0f} s, trained {f['seconds']:.0f} s "
+            f"({f['steps']} steps, stopped: {f['stopped']}) on the reduced graph only ({g['nodes']} nodes, "
+            f"{g['train_edges']} train edges; no held-out product, its text or its edges); text-only valid MRR "
+            f"{f['valid_before']['mrr']:.3f} -> {f['valid_after']['mrr']:.3f}; encoder {f['encoder']}; then the "
+            f"same model retrained on the same split {t['seconds']:.0f} s ({t['epochs']} epochs, "
+            f"{t['stopped_reason']}), best valid MRR {t['best_valid_mrr'] or 0:.3f}.")

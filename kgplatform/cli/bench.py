@@ -222,6 +222,10 @@ def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset fo
                                                  "graph without learned embedding"),
                     unseen_node_ratio: Optional[float] = typer.Option(None, help="override TrainConfig's "
                                                                       "unseen_node_ratio"),
+                    finetune_budget: Optional[float] = typer.Option(None, min=1, help="also fine-tune the text "
+                                                                    "encoder for this many seconds on the graph "
+                                                                    "without the held-out products, and rank the "
+                                                                    "same split again with it (before/after)"),
                     out_file: Optional[Path] = typer.Option(None, "--out", help="also write the JSON here"),
                     as_json: AsJson = False):
     """Products never seen in training, scored from their text and at most one edge, beside a text k-NN baseline."""
@@ -229,7 +233,8 @@ def bench_inductive(data: Path = typer.Option(..., exists=True, help="dataset fo
 
     with RichProgress(console, enabled=not as_json) as progress:
         report = run_inductive(settings(), data, time_budget=time_budget, held_out_ratio=held_out, seed=seed,
-                               unseen_node_ratio=unseen_node_ratio, protocol=protocol, progress=progress)
+                               unseen_node_ratio=unseen_node_ratio, protocol=protocol,
+                               finetune_budget=finetune_budget, progress=progress)
     write_report(out_file, report)
     emit_json(report) if as_json else sys.stdout.write(render_inductive_markdown([report]))
 
