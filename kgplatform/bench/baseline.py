@@ -15,6 +15,7 @@ from torch import nn
 
 from kgplatform.learn.evaluate import rank_metrics
 from kgplatform.learn.index import KnownTails, relation_ranges
+from kgplatform.learn.model import among_tails
 from kgplatform.learn.train import adam
 from kgplatform.snapshot import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
@@ -54,14 +55,14 @@ class PykeenScorer(nn.Module):
         from pykeen.models import RotatE
 
         if isinstance(self.model, RotatE):
-            return self._rotate_scores(heads, rels)
+            return among_tails(self._rotate_scores(heads, rels), tails)
         forward = rels < self.num_relations
         out = torch.empty(len(heads), self.model.num_entities)
         if forward.any():
             out[forward] = self.model.predict_t(torch.stack([heads[forward], rels[forward]], 1))
         if (~forward).any():  # (?, r, head) scored over every head
             out[~forward] = self.model.predict_h(torch.stack([rels[~forward] - self.num_relations, heads[~forward]], 1))
-        return out
+        return among_tails(out, tails)
 
 
     def _rotate_scores(self, heads, rels):

@@ -18,6 +18,14 @@ def rows(x: Tensor, index: Tensor) -> Tensor:
     return x.index_select(0, index.reshape(-1)).view(*index.shape, x.size(-1))
 
 
+def among_tails(scores: Tensor, tails: Tensor | None) -> Tensor:
+    """Scores [B, N] of every entity cut to score_tails' candidate shapes: tails None -> [B, N]; one shared set [C]
+    -> [B, C]; per-query candidates [B, K] -> [B, K]. For scorers that always score every entity."""
+    if tails is None:
+        return scores
+    return scores[:, tails.to(scores.device)] if tails.dim() == 1 else scores.gather(1, tails.to(scores.device))
+
+
 def add_inverse_edges(edge_index: Tensor, edge_type: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
     """Append the reverse of every edge with relation r + R, so information flows both ways."""
     return (

@@ -21,6 +21,7 @@ from torch import Tensor
 from kgplatform.devices import to_device
 from kgplatform.learn.evaluate import ranks, sample_triples, summarize
 from kgplatform.learn.index import KnownTails, both_directions, relation_ranges
+from kgplatform.learn.model import among_tails
 from kgplatform.progress import ProgressFn
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 from kgplatform.text.keepbest import KeepBest, TrainingClock
@@ -129,7 +130,7 @@ class TextScorer:
             self.blocked = torch.ones(len(texts), dtype=torch.bool)
             self.blocked[candidates] = False
 
-    def score_tails(self, _z, heads: Tensor, rels: Tensor) -> Tensor:
+    def score_tails(self, _z, heads: Tensor, rels: Tensor, tails: Tensor | None = None) -> Tensor:
         """Cosines [B, N]; the head itself is never a candidate: the query holds its text, so it would always win
         (on WN18RR, Hits@1 was 0 on every query before this)."""
         queries = embed(self.model, query_texts(self.texts, self.snapshot, heads, rels), self.batch_size)
@@ -137,7 +138,7 @@ class TextScorer:
         scores[torch.arange(len(heads)), heads] = float("-inf")
         if self.blocked is not None:
             scores[:, self.blocked] = float("-inf")
-        return scores
+        return among_tails(scores, tails)
 
 
 def candidate_sample(triples: Tensor, num_nodes: int, max_nodes: int | None, seed: int) -> Tensor | None:

@@ -40,10 +40,12 @@ class FixedScores(torch.nn.Module):
         super().__init__()
         self.scores, self.n, self.gen = scores, num_nodes, torch.Generator().manual_seed(seed)
 
-    def score_tails(self, z, heads, rels):
+    def score_tails(self, z, heads, rels, tails=None):
         if self.scores is None:
-            return torch.rand(len(heads), self.n, generator=self.gen)
-        return self.scores.expand(len(heads), -1).clone()
+            out = torch.rand(len(heads), self.n, generator=self.gen)
+        else:
+            out = self.scores.expand(len(heads), -1).clone()
+        return out if tails is None else out[:, tails]  # tails: one candidate set shared by every query
 
     def score_triples(self, z, heads, rels, tails):
         if self.scores is None:

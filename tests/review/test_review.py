@@ -234,7 +234,8 @@ class FixedScores(torch.nn.Module):
         self.scores = scores
 
     def score_tails(self, z, heads, rels, tails=None):
-        return self.scores.expand(len(heads), -1).clone()
+        out = self.scores.expand(len(heads), -1).clone()
+        return out if tails is None else out[:, tails]  # tails: one candidate set shared by every query
 
     def score_triples(self, z, heads, rels, tails):
         return self.scores[tails]

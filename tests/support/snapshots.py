@@ -63,8 +63,9 @@ class ScoreTable:
     def __init__(self, per_tail: torch.Tensor):
         self.per_tail = per_tail
 
-    def score_tails(self, z, heads, rels):
-        return self.per_tail.expand(len(heads), -1).clone()
+    def score_tails(self, z, heads, rels, tails=None):
+        out = self.per_tail.expand(len(heads), -1).clone()
+        return out if tails is None else out[:, tails]  # tails: one candidate set shared by every query
 
     def score_triples(self, z, heads, rels, tails):
         return self.per_tail[tails]
