@@ -102,7 +102,7 @@ class TrainConfig(BaseModel):
     )
     test_max_triples: int | None = Field(
         None, ge=1, description="most test triples the run's test metrics rank, a fixed seeded sample (None: all); "
-        "the scale benchmark samples 10,000 of a 10M-edge graph's 100,000"
+        "the scale benchmark samples 5,000 of a 10M-edge graph's 100,000"
     )
     patience: int = Field(5, ge=1, description="evaluations without a better validation MRR before stopping")
     lr_decay: float = Field(
