@@ -12,10 +12,10 @@ from torch import Tensor
 
 from kgplatform.devices import tensor_device
 from kgplatform.learn.ann_candidates import CandidateSearch, ann_query_candidates
-from kgplatform.learn.candidates import SCORE_ELEMENTS
+from kgplatform.learn.candidates import range_columns, range_top_k
 from kgplatform.learn.index import KnownTails, relation_ranges
 from kgplatform.learn.model import LinkPredictor
-from kgplatform.learn.selector import QueryCandidates, query_context, reverse_scores
+from kgplatform.learn.selector import QueryCandidates, reverse_scores
 from kgplatform.snapshot import SPLIT_TRAIN, SPLIT_VALID, Snapshot
 
 
@@ -94,23 +94,12 @@ def held_out_candidates(
     parts: list[tuple[Tensor, ...]] = []
     for rel in torch.unique(queries[:, 1]).tolist():  # one relation at a time: only its range is scored
         position = torch.nonzero(queries[:, 1] == rel).flatten()
-        columns = (torch.nonzero(allowed[rel]).flatten() if allowed is not None
-                   else torch.arange(snapshot.num_nodes, device=device))
-        size = max(1, min(chunk_size, SCORE_ELEMENTS // max(1, len(columns))))
-        for at in position.split(size):
-            h = queries[at, 0].to(device)
-            r = torch.full_like(h, rel)
-            masked = model.score_tails(z, h, r, columns).masked_fill(
-                blocked.mask(h, r, columns) | (columns.unsqueeze(0) == h.unsqueeze(1)), float("-inf"))
-            top_s, top_i = masked.topk(min(k, masked.size(1)), dim=1)
-            top_t = columns[top_i]
-            log_softmax, gap, rank = query_context(top_s, masked)
-            keep = torch.isfinite(top_s)
-            hh, rr = h.unsqueeze(1).expand_as(top_t)[keep], r.unsqueeze(1).expand_as(top_t)[keep]
-            found = (at.to(device).unsqueeze(1).expand_as(top_t)[keep], hh, rr, top_t[keep], top_s[keep],
-                     log_softmax[keep], gap[keep], rank[keep])
-            parts.append(tuple(x.cpu() for x in found)
-                         + (held_out.contains(hh.cpu(), rr.cpu(), top_t[keep].cpu()),))
+        columns = range_columns(allowed, rel, snapshot.num_nodes, device)
+        for at, h, t, s, log_softmax, gap, rank in range_top_k(model, z, rel, queries[position, 0].to(device),
+                                                                columns, blocked, k, chunk_size):
+            h, t, r = h.cpu(), t.cpu(), torch.full((len(h),), rel, dtype=torch.long)
+            parts.append((position[at.cpu()], h, r, t, s.cpu(), log_softmax.cpu(), gap.cpu(), rank.cpu(),
+                          held_out.contains(h, r, t)))
     exhaustive, labels = QueryCandidates.empty(), np.empty(0, dtype=np.int64)
     if parts:
         cols = [torch.cat(c) for c in zip(*parts)]

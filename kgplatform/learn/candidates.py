@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -70,37 +71,50 @@ def query_candidates(
     rows = torch.cat(blocked_rows)
     device = tensor_device(z)
     blocked = KnownTails(rows[rows[:, 1] == rel], snapshot.num_nodes, R).to(device)
-    allowed = relation_ranges(snapshot, splits=None)[rel].to(device) if type_constrained else None
+    allowed = relation_ranges(snapshot, splits=None).to(device) if type_constrained else None
 
     heads = torch.as_tensor(heads, dtype=torch.long).flatten()
-    range_size = int(allowed.sum()) if allowed is not None else snapshot.num_nodes
+    range_size = int(allowed[rel].sum()) if allowed is not None else snapshot.num_nodes
     if search is not None and search.resolve(model, rel, range_size) == "ann":
-        return ann_query_candidates(model, z, rel, heads, k, blocked, allowed, search, chunk_size)
+        return ann_query_candidates(model, z, rel, heads, k, blocked, allowed[rel] if allowed is not None else None,
+                                    search, chunk_size)
 
     # Only the range's entities are scored: the others would be masked anyway, and at a million products a
     # brand query scored every product (O(heads x N) instead of O(heads x brands)).
-    columns = torch.nonzero(allowed).flatten() if allowed is not None else torch.arange(snapshot.num_nodes,
-                                                                                         device=device)
-    chunk_size = max(1, min(chunk_size, SCORE_ELEMENTS // max(1, len(columns))))
-    parts: list[tuple[Tensor, ...]] = []
-    for chunk in heads.to(device).split(chunk_size):
-        rels = torch.full_like(chunk, rel)
-        scores = model.score_tails(z, chunk, rels, columns)
-        invalid = blocked.mask(chunk, rels, columns) | (columns.unsqueeze(0) == chunk.unsqueeze(1))
-        scores = scores.masked_fill(invalid, float("-inf"))
-        top_s, top_t = scores.topk(min(k, scores.size(1)), dim=1)
-        top_t = columns[top_t]
-        log_softmax, gap, rank = query_context(top_s, scores)
-        keep = torch.isfinite(top_s)
-        found = (chunk.unsqueeze(1).expand_as(top_t)[keep], top_t[keep], top_s[keep], log_softmax[keep],
-                 gap[keep], rank[keep])
-        parts.append(tuple(x.cpu() for x in found))
+    columns = range_columns(allowed, rel, snapshot.num_nodes, device)
+    parts = [tuple(x.cpu() for x in found[1:])
+             for found in range_top_k(model, z, rel, heads.to(device), columns, blocked, k, chunk_size)]
     if not parts:
         return QueryCandidates.empty()
     h, t, s, ls, gap, rank = (torch.cat(c) for c in zip(*parts))
     r = torch.full_like(h, rel)
     return QueryCandidates(h.numpy(), r.numpy(), t.numpy(), s.double().numpy(), ls.double().numpy(),
                            gap.double().numpy(), rank.numpy(), reverse_scores(model, z, h, r, t, R))
+
+
+def range_columns(allowed: Tensor | None, rel: int, num_nodes: int, device) -> Tensor:
+    """Entity ids relation ``rel`` may point to: its range in ``allowed`` [R, N], or every entity."""
+    return torch.nonzero(allowed[rel]).flatten() if allowed is not None else torch.arange(num_nodes, device=device)
+
+
+def range_top_k(model: LinkPredictor, z: Tensor, rel: int, heads: Tensor, columns: Tensor, blocked: KnownTails,
+                k: int, chunk_size: int) -> Iterator[tuple[Tensor, ...]]:
+    """Per chunk of heads, the k best valid tails among ``columns``, flat and best first per head:
+    (position in heads, head, tail, score, log-softmax, gap to best, rank), on the model's device.
+
+    Valid: not blocked for (head, rel) and not the head itself. Chunks hold at most SCORE_ELEMENTS scores."""
+    size = max(1, min(chunk_size, SCORE_ELEMENTS // max(1, len(columns))))
+    for at in torch.arange(len(heads), device=heads.device).split(size):
+        h = heads[at]
+        r = torch.full_like(h, rel)
+        scores = model.score_tails(z, h, r, columns).masked_fill(
+            blocked.mask(h, r, columns) | (columns.unsqueeze(0) == h.unsqueeze(1)), float("-inf"))
+        top_s, top_i = scores.topk(min(k, scores.size(1)), dim=1)
+        top_t = columns[top_i]
+        log_softmax, gap, rank = query_context(top_s, scores)
+        keep = torch.isfinite(top_s)
+        yield (at.unsqueeze(1).expand_as(top_t)[keep], h.unsqueeze(1).expand_as(top_t)[keep], top_t[keep],
+               top_s[keep], log_softmax[keep], gap[keep], rank[keep])
 
 
 def candidate_recall(model: LinkPredictor, z: Tensor, snapshot: Snapshot, rel: int, heads_sample: Tensor, k: int,
