@@ -103,7 +103,7 @@ class FeatureContext:
     head_degree: np.ndarray  # [R, N] known edges of relation r with node n as head
     tail_degree: np.ndarray  # [R, N] ... as tail
     adjacency: sp.csr_matrix  # N x N, 1 where any known edge joins the two nodes (either direction)
-    by_relation: list[sp.csr_matrix]  # per relation r, N x N: 1 where (x, r, t) is known
+    into_tail: list[sp.csr_matrix]  # per relation r, N x N: row t has 1 at column x where (x, r, t) is known
     mentions: torch.Tensor  # [2, M] mention pairs (learn/mentions.py)
     text: np.ndarray | None = None  # [N, d] unit-length text vectors, or None
 
@@ -126,13 +126,13 @@ def feature_context(known: torch.Tensor, num_nodes: int, num_relations: int, men
     ones = np.ones(len(h), dtype=np.float32)
     adjacency = sp.coo_matrix((np.r_[ones, ones], (np.r_[h, t], np.r_[t, h])), shape=(num_nodes, num_nodes)).tocsr()
     adjacency.data[:] = 1.0  # duplicates summed: presence only
-    by_relation = []
+    into_tail = []
     for rel in range(num_relations):
         m = r == rel
-        mat = sp.coo_matrix((ones[m], (h[m], t[m])), shape=(num_nodes, num_nodes)).tocsr()
+        mat = sp.coo_matrix((ones[m], (t[m], h[m])), shape=(num_nodes, num_nodes)).tocsr()
         mat.data[:] = 1.0
-        by_relation.append(mat)
-    return FeatureContext(num_nodes, head_degree, tail_degree, adjacency, by_relation, mentions, unit_rows(text_x))
+        into_tail.append(mat)
+    return FeatureContext(num_nodes, head_degree, tail_degree, adjacency, into_tail, mentions, unit_rows(text_x))
 
 
 def _grown(matrix: sp.csr_matrix, num_nodes: int, added: sp.csr_matrix) -> sp.csr_matrix:
@@ -158,10 +158,10 @@ def extend_context(ctx: FeatureContext, added: torch.Tensor, num_nodes: int, men
     ones = np.ones(len(h), dtype=np.float32)
     shape = (num_nodes, num_nodes)
     both = sp.coo_matrix((np.r_[ones, ones], (np.r_[h, t], np.r_[t, h])), shape=shape).tocsr()
-    by_relation = [_grown(mat, num_nodes, sp.coo_matrix((ones[r == rel], (h[r == rel], t[r == rel])),
-                                                        shape=shape).tocsr())
-                   for rel, mat in enumerate(ctx.by_relation)]
-    return FeatureContext(num_nodes, head_degree, tail_degree, _grown(ctx.adjacency, num_nodes, both), by_relation,
+    into_tail = [_grown(mat, num_nodes, sp.coo_matrix((ones[r == rel], (t[r == rel], h[r == rel])),
+                                                      shape=shape).tocsr())
+                 for rel, mat in enumerate(ctx.into_tail)]
+    return FeatureContext(num_nodes, head_degree, tail_degree, _grown(ctx.adjacency, num_nodes, both), into_tail,
                           mentions, unit_rows(text_x) if text_x is not None else ctx.text)
 
 
@@ -194,8 +194,8 @@ def candidate_features(cands: QueryCandidates, ctx: FeatureContext, chunk: int =
         votes = np.zeros(len(h[s]))
         for rel in np.unique(r[s]).tolist():
             m = r[s] == rel
-            into_tail = ctx.by_relation[rel].T.tocsr()  # row t: the nodes x with (x, rel, t)
-            votes[m] = _row_dot(rows_h[np.nonzero(m)[0]], into_tail[t[s][m]])
+            # stored transposed (row t), so no chunk transposes a whole relation (at 10M edges that grew RSS by GBs)
+            votes[m] = _row_dot(rows_h[np.nonzero(m)[0]], ctx.into_tail[rel][t[s][m]])
         out[s, col["neighbour_votes"]] = np.log1p(votes)
         out[s, col["vote_share"]] = votes / (neighbour_count[h[s]] + 1.0)
         if ctx.text is not None:

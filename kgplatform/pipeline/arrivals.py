@@ -14,6 +14,7 @@ import torch
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge
 from kgplatform.learn.index import train_edges
+from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.mentions import mention_pairs
 from kgplatform.learn.newheads import ArrivalHoldout, draw_arrivals, simulate_arrivals
 from kgplatform.learn.per_relation import RelationCalibration, fit_relation_calibration, group_ids, group_name
@@ -50,7 +51,7 @@ def calibrate_arrivals(model, snapshot: Snapshot, cfg: PipelineConfig,
         heads = sim.heads[torch.isin(sim.heads, domain_heads(view, rel))]
         queries.append(torch.stack([heads, torch.full_like(heads, rel)], dim=1))
     with torch.no_grad():
-        z = sim.model.encode(*train_edges(view))  # every edge but the hidden ones, as at write time
+        z = encode_all(sim.model, *train_edges(view))  # every edge but the hidden ones, as at write time
     search = candidate_search(cfg)  # as score_candidates finds the new products' candidates
     cands, labels = held_out_candidates(sim.model, z, view, k=cfg.top_k, split=SPLIT_VALID,
                                         known_splits=(SPLIT_TRAIN,), queries=torch.cat(queries),

@@ -25,6 +25,7 @@ from kgplatform.graph.export import export_snapshot
 from kgplatform.graph.runs import fail_dead_runs, new_run_id, process_owner, record_run
 from kgplatform.graph.store import GraphStore, execute
 from kgplatform.graph.writeback import write_predictions
+from kgplatform.heap import return_large_frees
 from kgplatform.learn.budget import budget_check
 from kgplatform.learn.model import LinkPredictor
 from kgplatform.learn.newheads import training_view
@@ -105,6 +106,7 @@ def export_step(store: GraphStore, settings: Settings, run_id: str, cfg: Pipelin
 
 
 def featurize_step(settings: Settings, run_id: str, progress: ProgressFn | None = None) -> dict:
+    return_large_frees()  # a step's RSS is then what it holds (kgplatform/heap.py)
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
@@ -121,6 +123,7 @@ def featurize_step(settings: Settings, run_id: str, progress: ProgressFn | None 
 
 def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = None) -> dict:
     """Train, evaluate on test, calibrate on validation, and keep the node states that scoring needs."""
+    return_large_frees()  # a step's RSS is then what it holds (kgplatform/heap.py)
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()
@@ -153,6 +156,7 @@ def train_step(settings: Settings, run_id: str, progress: ProgressFn | None = No
 
 def score_step(settings: Settings, run_id: str, shard: int = 0, num_shards: int = 1,
                progress: ProgressFn | None = None) -> dict:
+    return_large_frees()  # a step's RSS is then what it holds (kgplatform/heap.py)
     started = time.perf_counter()
     out = run_dir_of(settings, run_id)
     cfg = out.load_config()

@@ -32,6 +32,7 @@ import torch
 
 from kgplatform.learn.candidates import domain_heads, heads_with_edge, shard_heads
 from kgplatform.learn.index import train_edges
+from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.per_relation import fit_relation_calibration, group_ids, group_name
 from kgplatform.pipeline.config import PipelineConfig
 from kgplatform.predictions import Prediction, select_predictions
@@ -100,7 +101,7 @@ def fit_text_calibration(model, snapshot: Snapshot, cfg: PipelineConfig):
     if not rows:
         return None, report
     with torch.no_grad():
-        z = model.encode(*train_edges(snapshot))
+        z = encode_all(model, *train_edges(snapshot))
     scores = model_scores(model, z, snapshot, rows)
     labels = np.array([(r["head"], snapshot.rel_names.index(r["rel"]), r["tail"]) in held_out for r in rows],
                       dtype=np.int64)

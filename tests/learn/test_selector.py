@@ -182,7 +182,7 @@ def test_a_grown_context_equals_one_built_from_every_edge():
     assert np.array_equal(grown.head_degree, whole.head_degree)
     assert np.array_equal(grown.tail_degree, whole.tail_degree)
     assert (grown.adjacency != whole.adjacency).nnz == 0
-    assert all((a != b).nnz == 0 for a, b in zip(grown.by_relation, whole.by_relation))
+    assert all((a != b).nnz == 0 for a, b in zip(grown.into_tail, whole.into_tail))
     assert np.allclose(grown.text, whole.text) and grown.mentions is mentions
 
 
