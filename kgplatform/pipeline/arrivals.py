@@ -14,8 +14,8 @@ import torch
 from kgplatform.learn.calibrate import held_out_candidates
 from kgplatform.learn.candidates import domain_heads, heads_with_edge
 from kgplatform.learn.index import train_edges
-from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.mentions import mention_pairs
+from kgplatform.learn.minibatch import encode_all
 from kgplatform.learn.newheads import ArrivalHoldout, draw_arrivals, simulate_arrivals
 from kgplatform.learn.per_relation import RelationCalibration, fit_relation_calibration, group_ids, group_name
 from kgplatform.learn.selector import candidate_features, feature_context, fit_combiner
