@@ -23,7 +23,7 @@ def _libc():
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    return libc if libc is not None and hasattr(libc, "mallopt") else None
 
 
 @functools.cache
@@ -35,8 +35,3 @@ def return_large_frees(threshold: int = MMAP_THRESHOLD) -> bool:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, threshold))
 
-
-def trim() -> bool:
-    """Hand free heap pages back now (malloc_trim); True when some were released."""
-    libc = _libc()
-    return bool(libc.malloc_trim(0)) if libc is not None else False
